@@ -7,6 +7,7 @@
 //! - [`error`]: `ProviderError` with the classification the engine reads (kind, retryable, retry_after).
 //! - [`provider`]: the `Provider` trait every upstream adapter implements, and `CallCtx`.
 //! - [`money`]: exact-decimal USD amounts.
+//! - [`record`]: the per-request record the engine fills and the request log stores.
 //! - [`secret`]: API keys that never print.
 //! - [`sse`]: the one server-sent-events decoder of the workspace, and the encoder helpers.
 
@@ -15,6 +16,7 @@ pub mod embed;
 pub mod error;
 pub mod money;
 pub mod provider;
+pub mod record;
 pub mod secret;
 pub mod sse;
 pub mod stream;
@@ -25,6 +27,7 @@ pub use embed::*;
 pub use error::{ErrorKind, ProviderError};
 pub use money::Usd;
 pub use provider::{CallCtx, Capabilities, Provider};
+pub use record::{AttemptRecord, RequestRecord, TokenCounts};
 pub use secret::Secret;
 pub use stream::{ChatChunk, ChunkChoice, ChunkStream, Delta, StreamAccumulator, ToolCallDelta};
 pub use usage::{CompletionTokensDetails, FinishReason, PromptTokensDetails, Usage};
