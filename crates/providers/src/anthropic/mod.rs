@@ -1,10 +1,148 @@
-//! Placeholder until the adapter lands.
+//! Anthropic Messages API adapter: `POST {base}/v1/messages` with `x-api-key` and
+//! `anthropic-version`. IO and wiring only; the translation lives in [`convert`] and [`stream`].
+
+pub mod convert;
+pub mod error;
+pub mod stream;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
-use switchyard_core::Provider;
+use async_trait::async_trait;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use switchyard_core::{
+    CallCtx, ChatRequest, ChatResponse, ChunkStream, ErrorKind, Provider, ProviderError,
+};
 
+use crate::http::{join, now_unix, read_body, send, sse_events};
 use crate::registry::ProviderSettings;
 
-pub fn build(_s: &ProviderSettings, _c: reqwest::Client) -> Result<Arc<dyn Provider>, String> {
-    Err("not implemented yet".to_owned())
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+pub const API_VERSION: &str = "2023-06-01";
+
+#[derive(Debug, Clone)]
+pub struct AnthropicProvider {
+    url: String,
+    headers: HeaderMap,
+    default_max_tokens: Option<u32>,
+    client: reqwest::Client,
+}
+
+pub fn build(s: &ProviderSettings, client: reqwest::Client) -> Result<Arc<dyn Provider>, String> {
+    Ok(Arc::new(AnthropicProvider::new(s, client)?))
+}
+
+/// `ProviderSettings.headers` as a header map, rejecting names or values HTTP cannot carry
+/// (a config error is better than a failure on every request).
+pub fn extra_headers(s: &ProviderSettings) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in &s.headers {
+        let name = HeaderName::try_from(k.as_str())
+            .map_err(|_| format!("providers.{}.headers: invalid header name \"{k}\"", s.name))?;
+        let value = HeaderValue::try_from(v.as_str())
+            .map_err(|_| format!("providers.{}.headers.{k}: invalid header value", s.name))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+impl AnthropicProvider {
+    pub fn new(s: &ProviderSettings, client: reqwest::Client) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
+        // Configured headers may override the version or add `anthropic-beta`.
+        headers.extend(extra_headers(s)?);
+        Ok(AnthropicProvider {
+            url: join(
+                s.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+                "v1/messages",
+            ),
+            headers,
+            default_max_tokens: s.default_max_tokens,
+            client,
+        })
+    }
+
+    async fn post(
+        &self,
+        body: &wire::MessagesRequest,
+        ctx: &CallCtx,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut req = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .json(body);
+        if let Some(key) = &ctx.api_key {
+            let mut v = HeaderValue::try_from(key.expose()).map_err(|_| {
+                ProviderError::new(
+                    ErrorKind::Auth,
+                    "the Anthropic API key contains characters not allowed in a header",
+                )
+                .retryable(false)
+            })?;
+            v.set_sensitive(true);
+            req = req.header("x-api-key", v);
+        }
+        send(req, ctx)
+            .await?
+            .map_err(|e| error::from_http(e.status, &e.headers, &e.body))
+    }
+}
+
+#[async_trait]
+impl Provider for AnthropicProvider {
+    fn kind(&self) -> &'static str {
+        "anthropic"
+    }
+
+    fn offers_logprobs(&self) -> bool {
+        false
+    }
+
+    async fn chat(&self, req: &ChatRequest, ctx: &CallCtx) -> Result<ChatResponse, ProviderError> {
+        let body = convert::to_wire(req, &ctx.upstream_model, self.default_max_tokens, false)?;
+        let resp = self.post(&body, ctx).await?;
+        let bytes = read_body(resp, ctx).await?;
+        let parsed: wire::MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Decode,
+                format!("Anthropic sent an unreadable response: {e}"),
+            )
+        })?;
+        Ok(convert::from_wire(parsed, now_unix()))
+    }
+
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        ctx: &CallCtx,
+    ) -> Result<ChunkStream, ProviderError> {
+        let body = convert::to_wire(req, &ctx.upstream_model, self.default_max_tokens, true)?;
+        let resp = self.post(&body, ctx).await?;
+        let events = sse_events(resp, ctx);
+        let mut state = stream::StreamState::new(&ctx.upstream_model, now_unix());
+        Ok(Box::pin(async_stream::stream! {
+            futures::pin_mut!(events);
+            while let Some(ev) = futures::StreamExt::next(&mut events).await {
+                match ev.and_then(|ev| state.on_event(&ev)) {
+                    Ok(chunks) => {
+                        for c in chunks {
+                            yield Ok(c);
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                }
+            }
+            if let Err(e) = state.on_end() {
+                yield Err(e);
+            }
+        }))
+    }
 }
