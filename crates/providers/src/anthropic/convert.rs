@@ -7,6 +7,7 @@
 //!   treated like `json_object`.
 //! - Tool-call ids pass through unchanged both ways: Anthropic's `toolu_...` ids become OpenAI
 //!   `tool_calls[].id`, and whatever id a client echoes in a `tool` message becomes `tool_use_id`.
+//! - `top_p` is dropped when `temperature` is also set (newer models refuse both at once).
 //! - Parameters Anthropic lacks (`seed`, penalties, `logit_bias`, `logprobs`) are dropped;
 //!   `n > 1` is refused because silently answering once would break the client's indexing.
 
@@ -124,7 +125,9 @@ pub fn to_wire(
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         stop_sequences: req.stop_list(),
         temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
-        top_p: req.top_p,
+        // Newer Claude models reject temperature and top_p together; temperature is the one
+        // clients usually mean, so top_p is sent only on its own.
+        top_p: req.top_p.filter(|_| req.temperature.is_none()),
         top_k: req.extra.get("top_k").and_then(Value::as_u64),
         tools,
         tool_choice,

@@ -121,12 +121,20 @@ fn tools_choice_sampling_and_metadata() {
         got,
         json!({"model":"claude-x","max_tokens":4096,
             "messages":[{"role":"user","content":[{"type":"text","text":"x"}]}],
-            "stop_sequences":["END"],"temperature":1.0,"top_p":0.9,"top_k":40,
+            "stop_sequences":["END"],"temperature":1.0,"top_k":40,
             "tools":[{"name":"a","description":"d","input_schema":{"type":"object","properties":{"q":{"type":"string"}}}},
                      {"name":"b","input_schema":{"type":"object","properties":{}}}],
             "tool_choice":{"type":"any","disable_parallel_tool_use":true},
             "metadata":{"user_id":"u-1"}})
     );
+}
+
+#[test]
+fn top_p_only_without_temperature() {
+    let got =
+        wire_json(json!({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0.5}));
+    assert_eq!(got["top_p"], 0.5);
+    assert!(got.get("temperature").is_none());
 }
 
 #[test]
