@@ -1,10 +1,219 @@
-//! Placeholder until the adapter lands.
+//! The OpenAI Chat Completions adapter, and the shared engine of every OpenAI-dialect
+//! upstream: `openai_compat` builds the same [`OpenAiProvider`] with other [`Quirks`].
+//!
+//! - [`wire`]: lenient response shapes. [`convert`]: request body, response/usage/logprobs
+//!   parsing. [`error`]: error bodies -> `ProviderError`. [`stream`]: SSE events -> chunks.
+//! - This file: IO only (headers, URL, timeouts), wired through `crate::http`.
+
+pub mod convert;
+pub mod error;
+pub mod stream;
+pub mod wire;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use switchyard_core::Provider;
+use async_trait::async_trait;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use switchyard_core::{
+    CallCtx, ChatRequest, ChatResponse, ChunkStream, EmbedRequest, EmbedResponse, Provider,
+    ProviderError,
+};
 
+pub use self::convert::{LogprobsParam, Quirks, TokenCapField};
+use self::stream::StreamDecoder;
+use crate::http::{self as h, ErrorResponse};
 use crate::registry::ProviderSettings;
 
-pub fn build(_s: &ProviderSettings, _c: reqwest::Client) -> Result<Arc<dyn Provider>, String> {
-    Err("not implemented yet".to_owned())
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// `kind = "openai"`.
+pub fn build(s: &ProviderSettings, c: reqwest::Client) -> Result<Arc<dyn Provider>, String> {
+    let base = s.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+    Ok(Arc::new(OpenAiProvider::new(
+        c,
+        base,
+        &s.headers,
+        "openai",
+        Quirks::OPENAI,
+    )?))
+}
+
+/// One OpenAI-dialect upstream: base URL, static headers, quirks, shared client.
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    client: reqwest::Client,
+    base_url: String,
+    headers: HeaderMap,
+    kind: &'static str,
+    quirks: Quirks,
+}
+
+impl OpenAiProvider {
+    /// Fails on a base URL that is not http(s) or a configured header that is not valid HTTP.
+    pub fn new(
+        client: reqwest::Client,
+        base_url: &str,
+        headers: &BTreeMap<String, String>,
+        kind: &'static str,
+        quirks: Quirks,
+    ) -> Result<Self, String> {
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(format!(
+                "base_url \"{base_url}\" must start with http:// or https://"
+            ));
+        }
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("header name \"{k}\" is not a valid HTTP header name"))?;
+            // The value is not echoed: configured headers sometimes carry tokens.
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| format!("the value of header \"{k}\" is not valid in HTTP"))?;
+            map.insert(name, value);
+        }
+        Ok(OpenAiProvider {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            headers: map,
+            kind,
+            quirks,
+        })
+    }
+
+    pub fn quirks(&self) -> &Quirks {
+        &self.quirks
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn post(&self, path: &str, ctx: &CallCtx) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .client
+            .post(h::join(&self.base_url, path))
+            .headers(self.headers.clone());
+        if let Some(key) = &ctx.api_key {
+            rb = rb.bearer_auth(key.expose());
+        }
+        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+            if !ctx.request_id.is_empty() {
+                rb = rb.header("x-switchyard-request-id", v);
+            }
+        }
+        rb
+    }
+
+    fn upstream_error(&self, e: &ErrorResponse, ctx: &CallCtx) -> ProviderError {
+        let key = ctx.api_key.as_ref().map(|k| k.expose());
+        error::error_from_response(e.status, &e.headers, &e.body, key)
+    }
+
+    /// POST a JSON body and read the whole 2xx answer. For non-stream calls the first-byte
+    /// timeout covers the whole body: DeepSeek holds slow answers open with blank lines.
+    async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Map<String, serde_json::Value>,
+        ctx: &CallCtx,
+    ) -> Result<bytes::Bytes, ProviderError> {
+        let started = Instant::now();
+        let resp = match h::send(self.post(path, ctx).json(body), ctx).await? {
+            Ok(r) => r,
+            Err(e) => return Err(self.upstream_error(&e, ctx)),
+        };
+        match ctx.first_byte_timeout {
+            Some(limit) => {
+                let left = limit.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, h::read_body(resp, ctx))
+                    .await
+                    .map_err(|_| h::timeout_error("upstream body not complete in time"))?
+            }
+            None => h::read_body(resp, ctx).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiProvider {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn offers_logprobs(&self) -> bool {
+        self.quirks.offers_logprobs()
+    }
+
+    async fn chat(&self, req: &ChatRequest, ctx: &CallCtx) -> Result<ChatResponse, ProviderError> {
+        let body = convert::chat_body(req, &ctx.upstream_model, false, &self.quirks)?;
+        let bytes = self.post_json("chat/completions", &body, ctx).await?;
+        convert::parse_chat_response(&bytes, &ctx.upstream_model)
+    }
+
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        ctx: &CallCtx,
+    ) -> Result<ChunkStream, ProviderError> {
+        let body = convert::chat_body(req, &ctx.upstream_model, true, &self.quirks)?;
+        let rb = self
+            .post("chat/completions", ctx)
+            .header(http::header::ACCEPT, "text/event-stream")
+            .json(&body);
+        let resp = match h::send(rb, ctx).await? {
+            Ok(r) => r,
+            Err(e) => return Err(self.upstream_error(&e, ctx)),
+        };
+        let events = h::sse_events(resp, ctx);
+        let mut dec = StreamDecoder::new(
+            &ctx.upstream_model,
+            ctx.api_key.as_ref().map(|k| k.expose()),
+        );
+        Ok(Box::pin(async_stream::stream! {
+            let mut events = std::pin::pin!(events);
+            let mut out = Vec::new();
+            while let Some(ev) = events.next().await {
+                match ev {
+                    Ok(ev) => dec.on_event(&ev, &mut out),
+                    Err(e) => {
+                        // Transport: timeout or broken connection; the decoder has nothing to add.
+                        yield Err(e);
+                        return;
+                    }
+                }
+                for item in out.drain(..) {
+                    yield item;
+                }
+                if dec.is_done() {
+                    return;
+                }
+            }
+            dec.on_end(&mut out);
+            for item in out.drain(..) {
+                yield item;
+            }
+        }))
+    }
+
+    async fn embed(
+        &self,
+        req: &EmbedRequest,
+        ctx: &CallCtx,
+    ) -> Result<EmbedResponse, ProviderError> {
+        if !self.quirks.embeddings {
+            return Err(ProviderError::unsupported(&format!(
+                "embeddings ({})",
+                self.quirks.name
+            )));
+        }
+        let body = convert::embed_body(req, &ctx.upstream_model, &self.quirks)?;
+        let bytes = self.post_json("embeddings", &body, ctx).await?;
+        convert::parse_embed_response(&bytes)
+    }
 }
