@@ -111,6 +111,13 @@ pub fn redact_key(message: &str, key: Option<&str>) -> String {
     }
 }
 
+/// Scrub the key from an error built somewhere the key was not at hand (decode errors quote
+/// upstream bodies).
+pub fn scrub(mut e: ProviderError, key: Option<&str>) -> ProviderError {
+    e.message = redact_key(&e.message, key);
+    e
+}
+
 /// A non-2xx answer. Kind from the status, refined by the body's code; `retryable` from the
 /// kind unless the upstream said otherwise with `x-should-retry` (quota never retries).
 pub fn error_from_response(

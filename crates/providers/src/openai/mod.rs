@@ -140,6 +140,13 @@ impl OpenAiProvider {
     }
 }
 
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
 #[async_trait]
 impl Provider for OpenAiProvider {
     fn kind(&self) -> &'static str {
@@ -154,6 +161,7 @@ impl Provider for OpenAiProvider {
         let body = convert::chat_body(req, &ctx.upstream_model, false, &self.quirks)?;
         let bytes = self.post_json("chat/completions", &body, ctx).await?;
         convert::parse_chat_response(&bytes, &ctx.upstream_model)
+            .map_err(|e| error::scrub(e, ctx.api_key.as_ref().map(|k| k.expose())))
     }
 
     async fn chat_stream(
@@ -170,6 +178,15 @@ impl Provider for OpenAiProvider {
             Ok(r) => r,
             Err(e) => return Err(self.upstream_error(&e, ctx)),
         };
+        if is_json(resp.headers()) {
+            // The upstream ignored `stream: true` (or sent an error with 200): replay the whole
+            // answer as chunks so the caller sees one contract.
+            let bytes = h::read_body(resp, ctx).await?;
+            let r = convert::parse_chat_response(&bytes, &ctx.upstream_model)
+                .map_err(|e| error::scrub(e, ctx.api_key.as_ref().map(|k| k.expose())))?;
+            let chunks = stream::response_to_chunks(r);
+            return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))));
+        }
         let events = h::sse_events(resp, ctx);
         let mut dec = StreamDecoder::new(
             &ctx.upstream_model,
@@ -215,5 +232,6 @@ impl Provider for OpenAiProvider {
         let body = convert::embed_body(req, &ctx.upstream_model, &self.quirks)?;
         let bytes = self.post_json("embeddings", &body, ctx).await?;
         convert::parse_embed_response(&bytes)
+            .map_err(|e| error::scrub(e, ctx.api_key.as_ref().map(|k| k.expose())))
     }
 }

@@ -8,7 +8,7 @@
 
 use switchyard_core::sse::SseEvent;
 use switchyard_core::{
-    ChatChunk, ChunkChoice, Delta, ErrorKind, ProviderError, ToolCallDelta, Usage,
+    ChatChunk, ChatResponse, ChunkChoice, Delta, ErrorKind, ProviderError, ToolCallDelta, Usage,
     stream::FunctionCallDelta,
 };
 
@@ -117,7 +117,7 @@ impl StreamDecoder {
 
     fn fail(&mut self, e: ProviderError, out: &mut Vec<Item>) {
         self.done = true;
-        out.push(Err(e));
+        out.push(Err(super::error::scrub(e, self.key.as_deref())));
     }
 
     fn finish(&mut self, out: &mut Vec<Item>) {
@@ -229,4 +229,49 @@ fn tool_delta(st: &mut ChoiceState, t: WireToolCallDelta) -> ToolCallDelta {
             arguments: f.arguments.map(|a| arguments_string(Some(a))),
         }),
     }
+}
+
+/// A whole response as the chunk sequence a stream would have carried: for servers that answer
+/// a stream request with a plain JSON body (they ignored `stream: true`).
+pub fn response_to_chunks(r: ChatResponse) -> Vec<ChatChunk> {
+    let mut out = Vec::with_capacity(r.choices.len() + 1);
+    for c in r.choices {
+        let m = c.message;
+        let tool_calls = m.tool_calls.map(|calls| {
+            calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| ToolCallDelta {
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    id: Some(t.id),
+                    kind: Some(t.kind),
+                    function: Some(FunctionCallDelta {
+                        name: Some(t.function.name),
+                        arguments: Some(t.function.arguments),
+                    }),
+                })
+                .collect()
+        });
+        let mut chunk = ChatChunk::new(&r.id, r.created, &r.model);
+        chunk.system_fingerprint.clone_from(&r.system_fingerprint);
+        chunk.choices.push(ChunkChoice {
+            index: c.index,
+            delta: Delta {
+                role: Some(m.role),
+                content: m.content,
+                reasoning_content: m.reasoning_content,
+                tool_calls,
+                refusal: m.refusal,
+            },
+            finish_reason: c.finish_reason,
+            logprobs: c.logprobs,
+        });
+        out.push(chunk);
+    }
+    if let Some(u) = r.usage {
+        let mut chunk = ChatChunk::new(&r.id, r.created, &r.model);
+        chunk.usage = Some(u);
+        out.push(chunk);
+    }
+    out
 }

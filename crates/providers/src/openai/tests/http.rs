@@ -239,3 +239,37 @@ async fn embeddings_round_trip_and_unsupported_flavors() {
         .expect_err("groq has no embeddings");
     assert_eq!(e.kind, ErrorKind::Unsupported);
 }
+
+#[tokio::test]
+async fn json_answer_to_a_stream_request_is_replayed_as_chunks() {
+    let addr = serve(recording(Seen::default(), COMPLETION, "application/json")).await;
+    let s = provider(addr, Quirks::OPENAI)
+        .chat_stream(&hello(), &ctx(None))
+        .await
+        .expect("stream");
+    let chunks: Vec<_> = s
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|i| i.expect("ok"))
+        .collect();
+    let mut acc = switchyard_core::StreamAccumulator::new();
+    chunks.iter().for_each(|c| acc.push(c));
+    assert!(acc.is_finished());
+    let r = acc.finish();
+    assert_eq!(r.choices[0].message.content.as_deref(), Some("hello"));
+    assert_eq!(r.usage.map(|u| u.total_tokens), Some(9));
+    assert!(chunks.last().is_some_and(|c| c.choices.is_empty()));
+
+    let err = r#"{"error":{"message":"model overloaded","type":"server_error","code":null}}"#;
+    let addr = serve(recording(Seen::default(), err, "application/json")).await;
+    let e = provider(addr, Quirks::OPENAI)
+        .chat_stream(&hello(), &ctx(None))
+        .await
+        .err()
+        .expect("error");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::Upstream, "model overloaded")
+    );
+}
