@@ -138,14 +138,15 @@ impl StreamDecoder {
     }
 
     fn on_chunk(&mut self, w: WireChunk, out: &mut Vec<Item>) {
+        // Azure opens with an empty-id, empty-model chunk (prompt filter results): skip those.
         if self.id.is_none() {
-            self.id =
-                w.id.clone()
-                    .or_else(|| Some(format!("chatcmpl-{}", crate::http::random_id(24))));
-            self.created = w.created.unwrap_or_else(crate::http::now_unix);
+            if let Some(id) = w.id.as_ref().filter(|s| !s.is_empty()) {
+                self.id = Some(id.clone());
+                self.created = w.created.unwrap_or_else(crate::http::now_unix);
+            }
         }
         if self.model.is_none() {
-            self.model.clone_from(&w.model);
+            self.model = w.model.clone().filter(|s| !s.is_empty());
         }
         if let Some(u) = w
             .usage
@@ -156,6 +157,11 @@ impl StreamDecoder {
         }
         if w.choices.is_empty() {
             return; // usage-only (held for the end) or an empty keep-alive-like chunk
+        }
+        if self.id.is_none() {
+            // Every chunk of one stream must share an id, so mint it once.
+            self.id = Some(format!("chatcmpl-{}", crate::http::random_id(24)));
+            self.created = w.created.unwrap_or_else(crate::http::now_unix);
         }
         let mut chunk = self.blank_chunk();
         chunk.system_fingerprint = w.system_fingerprint;

@@ -310,3 +310,21 @@ fn undecodable_chunk_is_a_decode_error() {
         .expect_err("decode");
     assert_eq!(e.kind, ErrorKind::Decode);
 }
+
+#[test]
+fn empty_opening_chunk_does_not_blank_the_stream_id_and_missing_ids_are_minted_once() {
+    let t = "data: {\"id\":\"\",\"object\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\ndata: {\"id\":\"az-1\",\"created\":9,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n";
+    let items = run(t);
+    let c = oks(&items)[0];
+    assert_eq!(
+        (c.id.as_str(), c.created, c.model.as_str()),
+        ("az-1", 9, "gpt-4o")
+    );
+
+    let t = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    let items = run(t);
+    let chunks = oks(&items);
+    assert!(chunks[0].id.starts_with("chatcmpl-"));
+    assert_eq!(chunks[0].id, chunks[1].id);
+    assert_eq!(chunks[0].model, "fallback");
+}
