@@ -73,8 +73,10 @@ impl OpenAiProvider {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("header name \"{k}\" is not a valid HTTP header name"))?;
             // The value is not echoed: configured headers sometimes carry tokens.
-            let value = HeaderValue::from_str(v)
+            let mut value = HeaderValue::from_str(v)
                 .map_err(|_| format!("the value of header \"{k}\" is not valid in HTTP"))?;
+            // Keeps `{:?}` of the provider from printing e.g. an Azure `api-key` header.
+            value.set_sensitive(true);
             map.insert(name, value);
         }
         Ok(OpenAiProvider {
@@ -102,8 +104,9 @@ impl OpenAiProvider {
         if let Some(key) = &ctx.api_key {
             rb = rb.bearer_auth(key.expose());
         }
-        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-            if !ctx.request_id.is_empty() {
+        // An id that is not a valid header value is dropped: correlation is best effort.
+        if !ctx.request_id.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
                 rb = rb.header("x-switchyard-request-id", v);
             }
         }

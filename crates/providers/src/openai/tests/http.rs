@@ -273,3 +273,18 @@ async fn json_answer_to_a_stream_request_is_replayed_as_chunks() {
         (ErrorKind::Upstream, "model overloaded")
     );
 }
+
+#[test]
+fn debug_output_hides_configured_header_values() {
+    let mut headers = BTreeMap::new();
+    headers.insert("api-key".to_owned(), "azure-secret-value".to_owned());
+    let p = OpenAiProvider::new(
+        reqwest::Client::new(),
+        "http://127.0.0.1:1/v1",
+        &headers,
+        "openai",
+        Quirks::OPENAI,
+    )
+    .expect("provider");
+    assert!(!format!("{p:?}").contains("azure-secret-value"));
+}
