@@ -1,1 +1,29 @@
-//! placeholder
+//! The engine: given a parsed request, decide where it goes, call providers, fail over,
+//! account the cost, and produce the record. No HTTP server code here; no provider names.
+//!
+//! - [`config`]: the TOML tree, loading with path-named errors, secret references.
+//! - [`runtime`]: `Engine`, built from a `Config`: model, route and provider tables.
+//! - [`keys`]: key pools (rotation on 429, dead keys on 401/403).
+//! - [`controls`]: per-request controls from headers and body extras.
+//! - [`route`]: resolve `model` to a plan: ordered candidates, exclusions with reasons.
+//! - [`attempt`]: the attempt loop: candidates, keys, failover, backoff, deadline.
+//! - [`cost`]: pricing seam and the bill of a request (all attempts, baseline, saving).
+//! - [`pipeline`]: the request path as one async fn per endpoint: plan -> attempts -> account.
+//! - [`outstream`]: the client-facing stream: held until the first content, accounted at the end.
+//! - [`error`]: `GatewayError`, what the client is told.
+
+pub mod config;
+pub mod attempt;
+pub mod controls;
+pub mod cost;
+pub mod error;
+pub mod keys;
+pub mod outstream;
+pub mod pipeline;
+pub mod route;
+pub mod runtime;
+
+pub use controls::Controls;
+pub use error::GatewayError;
+pub use pipeline::{ChatServed, EmbedServed, Meta, RequestCtx};
+pub use runtime::{Engine, ModelRt, RecordSink, RouteRt, Shared, Strategy};

@@ -61,9 +61,11 @@ mod tests {
     #[test]
     fn every_kind_builds() {
         for kind in known_kinds() {
+            // The generic openai-compatible flavor has no public default URL, so give one.
             let s = ProviderSettings {
                 name: kind.to_owned(),
                 kind: kind.to_owned(),
+                base_url: Some("http://127.0.0.1:9/v1".to_owned()),
                 ..ProviderSettings::default()
             };
             let p = build_provider(&s, reqwest::Client::new()).unwrap();

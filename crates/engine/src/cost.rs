@@ -1,0 +1,77 @@
+//! Pricing seam: the cost of a usage on a model, and the bill of a whole request.
+//! An unknown price is `None` (reported as null), never zero.
+
+use serde_json::{Value, json};
+use switchyard_core::{AttemptRecord, Usage, Usd};
+
+use crate::runtime::{Engine, ModelRt};
+
+/// The money side of one request, all attempts included.
+#[derive(Debug, Clone, Default)]
+pub struct Bill {
+    /// None when any billed attempt had an unknown price.
+    pub total: Option<Usd>,
+    pub baseline: Option<Usd>,
+}
+
+impl Bill {
+    pub fn saved(&self) -> Option<Usd> {
+        Some(self.baseline? - self.total?)
+    }
+
+    /// `usage.cost_details` as the client sees it.
+    pub fn details(&self, attempts: &[AttemptRecord]) -> Value {
+        let num = |u: Option<Usd>| u.map_or(Value::Null, |u| json!(u.to_f64()));
+        json!({
+            "attempts": attempts.iter().map(|a| json!({
+                "model": a.model,
+                "outcome": a.outcome,
+                "cost": num(a.cost),
+            })).collect::<Vec<_>>(),
+            "baseline": num(self.baseline),
+            "saved": num(self.saved()),
+        })
+    }
+}
+
+impl Engine {
+    /// USD for `usage` on `model` now. None = price unknown.
+    pub fn price(&self, model: &ModelRt, usage: &Usage) -> Option<Usd> {
+        self.prices.cost(&model.price_id, usage)
+    }
+
+    /// Bill the request: the winning attempt's usage priced on its model (failed attempts are
+    /// billed at what they cost, recorded on their attempt), and the baseline on the same usage.
+    pub fn bill(&self, winner: &ModelRt, usage: Option<&Usage>, attempts: &mut [AttemptRecord], baseline: Option<usize>) -> Bill {
+        let Some(usage) = usage else {
+            return Bill::default();
+        };
+        let won = self.price(winner, usage);
+        if let Some(last) = attempts.last_mut() {
+            last.cost = won;
+        }
+        let total = attempts.iter().try_fold(Usd::ZERO, |acc, a| Some(acc + a.cost?));
+        let baseline = baseline.and_then(|b| self.price(&self.models[b], usage));
+        Bill { total, baseline }
+    }
+}
+
+/// Prices by catalog id. Filled from `switchyard-pricing`; a table-driven stand-in keeps the
+/// engine testable without the catalog.
+pub trait PriceSource: Send + Sync {
+    fn cost(&self, price_id: &str, usage: &Usage) -> Option<Usd>;
+    /// Worst-case cost before dispatch: prompt tokens at the input rate, max output at the output rate.
+    fn estimate(&self, price_id: &str, prompt_tokens: u64, max_output_tokens: u64) -> Option<Usd>;
+}
+
+/// No prices known: every cost is null. Used until a catalog is configured.
+pub struct NoPrices;
+
+impl PriceSource for NoPrices {
+    fn cost(&self, _: &str, _: &Usage) -> Option<Usd> {
+        None
+    }
+    fn estimate(&self, _: &str, _: u64, _: u64) -> Option<Usd> {
+        None
+    }
+}

@@ -1,0 +1,183 @@
+//! The stream the client reads. It starts with the chunks held while the engine waited for
+//! the first content (so failover stayed invisible), forwards the rest chunk by chunk, and at
+//! the end bills the real usage and, if the client asked, sends one usage chunk with empty
+//! `choices`. A failure after the first byte becomes an error event, never a clean end. If the
+//! client goes away, the record is still written (status 499).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use switchyard_core::{AttemptRecord, ChatChunk, ChunkStream, ErrorKind, ProviderError, RequestRecord, StreamAccumulator};
+
+use crate::error::GatewayError;
+use crate::pipeline::{attach_cost, fill_success, ms};
+use crate::runtime::Engine;
+
+pub enum OutItem {
+    Chunk(ChatChunk),
+    /// Terminal: the stream ends after it.
+    Error(GatewayError),
+}
+
+pub struct OutStream {
+    inner: BoxStream<'static, OutItem>,
+}
+
+impl Stream for OutStream {
+    type Item = OutItem;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<OutItem>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+pub struct StreamSetup {
+    pub engine: Arc<Engine>,
+    pub model: usize,
+    pub baseline: Option<usize>,
+    pub held: Vec<ChatChunk>,
+    pub rest: ChunkStream,
+    pub record: RequestRecord,
+    pub attempts: Vec<AttemptRecord>,
+    pub wants_usage: bool,
+    pub started: Instant,
+    pub upstream_time: Duration,
+}
+
+/// Writes the record exactly once: on success, on failure, or (from `Drop`) when the client
+/// disconnected before the end.
+struct Finalizer {
+    engine: Arc<Engine>,
+    rec: Option<RequestRecord>,
+    started: Instant,
+    overhead_ms: f64,
+}
+
+impl Finalizer {
+    fn done(&mut self, status: u16, error_class: Option<&str>) {
+        if let Some(mut rec) = self.rec.take() {
+            rec.status = status;
+            rec.error_class = error_class.map(str::to_owned);
+            rec.total_ms = ms(self.started.elapsed());
+            rec.overhead_ms = self.overhead_ms;
+            self.engine.sink.record(rec);
+        }
+    }
+}
+
+impl Drop for Finalizer {
+    fn drop(&mut self) {
+        self.done(499, Some("client_closed"));
+    }
+}
+
+impl OutStream {
+    pub fn new(s: StreamSetup) -> OutStream {
+        let StreamSetup {
+            engine,
+            model,
+            baseline,
+            held,
+            mut rest,
+            mut record,
+            mut attempts,
+            wants_usage,
+            started,
+            upstream_time,
+        } = s;
+        record.ttft_ms = Some(ms(started.elapsed()));
+        let overhead_ms = ms(started.elapsed().saturating_sub(upstream_time));
+        let inner = async_stream::stream! {
+            let mut fin = Finalizer { engine: engine.clone(), rec: Some(record), started, overhead_ms };
+            let m = &engine.models[model];
+            let mut acc = StreamAccumulator::new();
+            let mut last_id = String::new();
+            let mut created = 0;
+            for c in held {
+                if let Some(c) = prepare(c, &mut acc, &m.name, &mut last_id, &mut created) {
+                    yield OutItem::Chunk(c);
+                }
+            }
+            loop {
+                match rest.next().await {
+                    Some(Ok(c)) => {
+                        if let Some(c) = prepare(c, &mut acc, &m.name, &mut last_id, &mut created) {
+                            yield OutItem::Chunk(c);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let g = mid_stream_error(&e, &m.name);
+                        attempts_fail(&mut attempts, &e);
+                        if let Some(rec) = fin.rec.as_mut() {
+                            rec.attempts = attempts.clone();
+                        }
+                        fin.done(g.status, Some(g.class));
+                        yield OutItem::Error(g);
+                        return;
+                    }
+                    None => break,
+                }
+            }
+            if !acc.is_finished() {
+                let e = ProviderError::new(ErrorKind::StreamInterrupted, "upstream stream ended without a finish reason");
+                let g = mid_stream_error(&e, &m.name);
+                attempts_fail(&mut attempts, &e);
+                if let Some(rec) = fin.rec.as_mut() {
+                    rec.attempts = attempts.clone();
+                }
+                fin.done(g.status, Some(g.class));
+                yield OutItem::Error(g);
+                return;
+            }
+            let usage = acc.usage().cloned();
+            let bill = engine.bill(m, usage.as_ref(), &mut attempts, baseline);
+            if let Some(rec) = fin.rec.as_mut() {
+                fill_success(rec, m.name.clone(), m.provider_name.clone(), usage.as_ref(), &bill, attempts.clone());
+            }
+            if wants_usage {
+                if let Some(mut u) = usage {
+                    attach_cost(&mut u, &bill, &attempts);
+                    let mut c = ChatChunk::new(&last_id, created, &m.name);
+                    c.usage = Some(u);
+                    yield OutItem::Chunk(c);
+                }
+            }
+            fin.done(200, None);
+        };
+        OutStream { inner: inner.boxed() }
+    }
+}
+
+/// Rename the model, feed the accumulator, and decide what the client sees: usage travels
+/// only in our own final chunk (with the cost added), never on a chunk that has choices.
+fn prepare(mut c: ChatChunk, acc: &mut StreamAccumulator, model: &str, last_id: &mut String, created: &mut i64) -> Option<ChatChunk> {
+    acc.push(&c);
+    if last_id.is_empty() {
+        last_id.clone_from(&c.id);
+        *created = c.created;
+    }
+    c.usage = None;
+    if c.choices.is_empty() {
+        return None;
+    }
+    if c.model != model {
+        c.model = model.to_owned();
+    }
+    Some(c)
+}
+
+fn attempts_fail(attempts: &mut [AttemptRecord], e: &ProviderError) {
+    if let Some(last) = attempts.last_mut() {
+        last.outcome = format!("{}-after-first-byte", e.kind.as_str());
+        last.cost = None;
+    }
+}
+
+fn mid_stream_error(e: &ProviderError, model: &str) -> GatewayError {
+    let mut g = GatewayError::from_provider(e, model);
+    g.message = format!("The stream from {model} failed after it started, so it could not be retried transparently: {}", e.message);
+    g
+}

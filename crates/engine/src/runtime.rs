@@ -1,0 +1,227 @@
+//! `Engine`: the runtime built from a `Config`. Rebuilt whole on reload and swapped
+//! atomically by the server; state that must survive a reload (key health, breakers, latency
+//! statistics, caches) lives in `Shared`, which every generation of the engine shares.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::{Capabilities, Provider, RequestRecord, Usd};
+use switchyard_providers::ProviderSettings;
+
+use crate::config::{Config, ConfigError, resolve_secret};
+use crate::cost::{NoPrices, PriceSource};
+use crate::keys::KeyPool;
+
+/// Where finished requests go (request log, metrics). Must not block: called on the request path.
+pub trait RecordSink: Send + Sync {
+    fn record(&self, rec: RequestRecord);
+}
+
+/// A sink that drops records, for tools that route without serving (`switchyard route`).
+pub struct NullSink;
+
+impl RecordSink for NullSink {
+    fn record(&self, _rec: RequestRecord) {}
+}
+
+/// A provider's key references and the pool built from them.
+type PoolEntry = (Vec<String>, Arc<KeyPool>);
+
+/// State shared across config generations.
+pub struct Shared {
+    pub http: reqwest::Client,
+    /// Key pools by provider name; kept across reloads when the provider's key list is unchanged.
+    key_pools: parking_lot::Mutex<HashMap<String, PoolEntry>>,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            http: switchyard_providers::http::shared_client(),
+            key_pools: parking_lot::Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn key_pool(&self, provider: &str, refs: &[String], errors: &mut Vec<ConfigError>) -> Arc<KeyPool> {
+        let mut pools = self.key_pools.lock();
+        if let Some((old_refs, pool)) = pools.get(provider) {
+            if old_refs == refs {
+                return pool.clone();
+            }
+        }
+        let mut secrets = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            match resolve_secret(r) {
+                Ok(s) => secrets.push(s),
+                Err(e) => errors.push(ConfigError::new(format!("providers.{provider}.keys[{i}]"), e)),
+            }
+        }
+        let pool = Arc::new(KeyPool::new(secrets));
+        pools.insert(provider.to_owned(), (refs.to_vec(), pool.clone()));
+        pool
+    }
+}
+
+/// One routable model: a provider instance plus what we know about the model.
+pub struct ModelRt {
+    pub name: String,
+    pub provider_name: String,
+    pub provider: Arc<dyn Provider>,
+    pub keys: Arc<KeyPool>,
+    pub upstream: String,
+    pub price_id: String,
+    pub caps: Capabilities,
+    pub context_window: Option<u32>,
+    pub max_output: Option<u32>,
+    pub quality: BTreeMap<String, f64>,
+    pub embedding: bool,
+    pub first_byte_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Cheapest,
+    Ordered,
+    Weighted,
+    Latency,
+    Cascade,
+}
+
+impl Strategy {
+    fn parse(s: &str) -> Strategy {
+        match s {
+            "cheapest" => Strategy::Cheapest,
+            "weighted" => Strategy::Weighted,
+            "latency" => Strategy::Latency,
+            "cascade" => Strategy::Cascade,
+            _ => Strategy::Ordered,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Cheapest => "cheapest",
+            Strategy::Ordered => "ordered",
+            Strategy::Weighted => "weighted",
+            Strategy::Latency => "latency",
+            Strategy::Cascade => "cascade",
+        }
+    }
+}
+
+pub struct RouteRt {
+    pub name: String,
+    pub strategy: Strategy,
+    /// Indexes into `Engine::models`; for cascades, the tiers from cheap to strong.
+    pub candidates: Vec<usize>,
+    pub weights: Vec<f64>,
+    pub min_quality: Option<f64>,
+    pub max_cost: Option<Usd>,
+    pub latency_budget: Option<Duration>,
+    pub baseline: Option<usize>,
+}
+
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub models: Vec<ModelRt>,
+    pub model_index: HashMap<String, usize>,
+    pub routes: HashMap<String, RouteRt>,
+    pub aliases: HashMap<String, String>,
+    pub shared: Arc<Shared>,
+    pub sink: Arc<dyn RecordSink>,
+    pub prices: Arc<dyn PriceSource>,
+}
+
+impl Engine {
+    /// Build from a validated config. Errors (a provider that cannot be built, a key that no
+    /// longer resolves) are returned all at once, with paths.
+    pub fn build(config: Config, shared: Arc<Shared>, sink: Arc<dyn RecordSink>) -> Result<Engine, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut providers: HashMap<String, (Arc<dyn Provider>, Arc<KeyPool>)> = HashMap::new();
+        for (name, p) in &config.providers {
+            let settings = ProviderSettings {
+                name: name.clone(),
+                kind: p.kind.clone(),
+                base_url: p.base_url.clone(),
+                flavor: p.flavor.clone(),
+                default_max_tokens: p.default_max_tokens,
+                headers: p.headers.clone(),
+            };
+            match switchyard_providers::build_provider(&settings, shared.http.clone()) {
+                Ok(prov) => {
+                    let pool = shared.key_pool(name, &p.keys, &mut errors);
+                    providers.insert(name.clone(), (prov, pool));
+                }
+                Err(e) => errors.push(ConfigError::new(format!("providers.{name}"), e)),
+            }
+        }
+        let mut models = Vec::new();
+        let mut model_index = HashMap::new();
+        for (name, m) in &config.models {
+            let Some((provider, keys)) = providers.get(&m.provider) else {
+                continue; // already reported
+            };
+            let pcfg = &config.providers[&m.provider];
+            let caps = m.capabilities.unwrap_or(Capabilities {
+                tools: true,
+                json_schema: true,
+                vision: false,
+                logprobs: provider.offers_logprobs(),
+                embeddings: m.is_embedding(),
+            });
+            model_index.insert(name.clone(), models.len());
+            models.push(ModelRt {
+                name: name.clone(),
+                provider_name: m.provider.clone(),
+                provider: provider.clone(),
+                keys: keys.clone(),
+                upstream: m.upstream_name(name).to_owned(),
+                price_id: m.price_id.clone().unwrap_or_else(|| name.clone()),
+                caps,
+                context_window: m.context_window,
+                max_output: m.max_output,
+                quality: m.quality.clone(),
+                embedding: m.is_embedding(),
+                first_byte_timeout: pcfg.first_byte_timeout,
+                idle_timeout: pcfg.idle_timeout,
+            });
+        }
+        let mut routes = HashMap::new();
+        for (name, r) in &config.routes {
+            let list = if r.strategy == "cascade" { &r.tiers } else { &r.candidates };
+            routes.insert(
+                name.clone(),
+                RouteRt {
+                    name: name.clone(),
+                    strategy: Strategy::parse(&r.strategy),
+                    candidates: list.iter().filter_map(|m| model_index.get(m).copied()).collect(),
+                    weights: r.weights.clone(),
+                    min_quality: r.min_quality,
+                    max_cost: r.max_cost.as_deref().and_then(Usd::from_str_exact),
+                    latency_budget: r.latency_budget_ms.map(Duration::from_millis),
+                    baseline: r.baseline.as_ref().and_then(|b| model_index.get(b).copied()),
+                },
+            );
+        }
+        let aliases = config.aliases.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Engine {
+            config: Arc::new(config),
+            models,
+            model_index,
+            routes,
+            aliases,
+            shared,
+            sink,
+            prices: Arc::new(NoPrices),
+        })
+    }
+
+    pub fn model(&self, name: &str) -> Option<&ModelRt> {
+        self.model_index.get(name).map(|&i| &self.models[i])
+    }
+}
