@@ -148,7 +148,7 @@ mod tests {
         .unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         let joined = text.join("\n");
-        assert!(joined.contains("providers.oa: unknown field `bogus`"), "{joined}");
+        assert!(joined.contains("providers.oa.bogus: unknown field `bogus`"), "{joined}");
         assert!(joined.contains("providers.an.keys[0]: environment variable SWITCHYARD_TEST_SURELY_UNSET is not set"), "{joined}");
         assert!(joined.contains("models.m2.provider: unknown provider \"nope\""), "{joined}");
         assert!(joined.contains("routes.auto.candidates[1]: unknown model \"gtp-4o\""), "{joined}");
