@@ -11,6 +11,7 @@
 pub mod config;
 pub mod log;
 pub mod metrics;
+pub mod report;
 pub mod spill;
 pub mod store;
 
