@@ -11,6 +11,7 @@
 pub mod config;
 pub mod log;
 pub mod metrics;
+pub mod otlp;
 pub mod report;
 pub mod spill;
 pub mod store;
