@@ -115,6 +115,8 @@ pub fn import_litellm(json: &str) -> Result<Catalog, ImportError> {
         }
         models.push(m);
     }
+    // Sorted, so that re-importing a newer file gives a readable diff.
+    models.sort_by(|a, b| a.id.cmp(&b.id));
     let mut rules = Vec::new();
     for (r, ids) in batch {
         rules.push(Rule::Batch(DiscountRule {

@@ -79,6 +79,8 @@ pub fn import_openrouter(json: &str) -> Result<Catalog, ImportError> {
             _ => skipped += 1,
         }
     }
+    // Sorted, so that re-importing a newer file gives a readable diff.
+    models.sort_by(|a, b| a.id.cmp(&b.id));
     if models.is_empty() {
         return Err(ImportError::Invalid(
             "no priced model in the listing; is this the JSON of GET /api/v1/models?".into(),
