@@ -158,6 +158,9 @@ pub fn stream_response(plan: StreamPlan) -> Resp {
         }
         if st.cut_after.is_some_and(|n| st.sent >= n) {
             st.done = true;
+            // Let hyper flush what was sent (it flushes while the body is pending); an error
+            // straight away would make it drop the buffered events with the connection.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let err = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "simulated cut");
             return Some((Err(err), st));
         }
