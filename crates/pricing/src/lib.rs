@@ -21,5 +21,5 @@ pub use book::{ClassTokens, CostBreakdown, PriceBook, PricingCtx, Rates};
 pub use catalog::{Catalog, Mode, ModelEntry, Prices, Tier};
 pub use config::{CatalogSource, ModelOverride, PricingConfig};
 pub use import::{ImportError, import_litellm, import_openrouter};
-pub use live::LivePrices;
+pub use live::{LivePrices, RefreshTask};
 pub use rules::Rule;

@@ -18,6 +18,9 @@ use crate::config::{CatalogSource, PricingConfig, prefixed};
 const MAX_CATALOG_BYTES: usize = 16 * 1024 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The background refresh; abort it to stop refreshing.
+pub type RefreshTask = JoinHandle<()>;
+
 #[derive(Debug)]
 pub struct LivePrices {
     book: ArcSwap<PriceBook>,
@@ -36,6 +39,31 @@ impl LivePrices {
             failures: AtomicU64::new(0),
             last_error: Mutex::new(None),
         })
+    }
+
+    /// Build from `[pricing]` and start refreshing as configured: every `refresh` interval, or
+    /// once right away when the catalog is a URL without `refresh` (until then the bundled
+    /// catalog serves). Must run inside a tokio runtime when a task is started.
+    pub fn start(
+        cfg: &PricingConfig,
+    ) -> Result<(Arc<LivePrices>, Option<RefreshTask>), Vec<String>> {
+        let live = LivePrices::new(PriceBook::from_config(cfg)?);
+        let interval = cfg.refresh_interval().map_err(|e| vec![e])?;
+        let task = match (interval, cfg.source()) {
+            (Some(every), _) => Some(live.spawn_refresh(cfg.clone(), every)),
+            (None, CatalogSource::Url(_)) => {
+                let (weak, cfg) = (Arc::downgrade(&live), cfg.clone());
+                Some(tokio::spawn(async move {
+                    let Ok(client) = http_client() else { return };
+                    if let Some(live) = weak.upgrade() {
+                        // Recorded inside (flag, counter, warning).
+                        let _ = live.refresh_once(&cfg, &client).await;
+                    }
+                }))
+            }
+            (None, _) => None,
+        };
+        Ok((live, task))
     }
 
     /// The book in use now. Cheap: an atomic load and an `Arc` clone.

@@ -89,3 +89,23 @@ async fn spawned_refresh_runs_on_its_interval() {
     assert_eq!(live.current().len(), 1);
     handle.abort();
 }
+
+#[tokio::test]
+async fn start_without_refresh_serves_the_configured_file_and_spawns_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("prices.json");
+    std::fs::write(&path, small_catalog("7")).expect("write");
+    let (live, task) = LivePrices::start(&cfg_for(&path)).expect("starts");
+    assert!(task.is_none());
+    assert_eq!(
+        live.current().entry("test/m").and_then(|e| e.prices.input),
+        Some(7.into())
+    );
+    assert!(live.age() < Duration::from_secs(60));
+
+    let bad = PricingConfig {
+        refresh: Some("often".into()),
+        ..Default::default()
+    };
+    assert!(LivePrices::start(&bad).is_err());
+}
