@@ -10,7 +10,7 @@ use switchyard_sim::{Confidence, ReplayConfig, SimConfig};
 
 fn fixture(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sim-replay-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("replay fixture");
     let prompts = [
         json!({"prompt_id": "rb0:1", "source": "routerbench_0shot", "turns": ["What is 2+2?", "Answer:"]}),
         json!({"prompt_id": "mt:81", "source": "routellm_mtbench", "turns": ["Write a poem.", "Now shorter."]}),
@@ -21,8 +21,8 @@ fn fixture(name: &str) -> PathBuf {
         json!({"prompt_id": "mt:81", "model": "gpt-4-1106-preview", "score": 0.9, "prompt_tokens_est": 4, "completion_tokens_est": 7, "response": ["Roses are red", "Red."]}),
     ];
     let lines = |v: &[Value]| v.iter().map(|x| x.to_string() + "\n").collect::<String>();
-    std::fs::write(dir.join("prompts.jsonl"), lines(&prompts)).unwrap();
-    std::fs::write(dir.join("outcomes.jsonl"), lines(&outcomes)).unwrap();
+    std::fs::write(dir.join("prompts.jsonl"), lines(&prompts)).expect("replay fixture");
+    std::fs::write(dir.join("outcomes.jsonl"), lines(&outcomes)).expect("replay fixture");
     dir
 }
 
@@ -38,7 +38,7 @@ async fn replay_sim(name: &str) -> switchyard_sim::SimHandle {
             seed: 3,
         },
     });
-    switchyard_sim::spawn(cfg).await.unwrap()
+    switchyard_sim::spawn(cfg).await.expect("replay fixture")
 }
 
 #[tokio::test]
