@@ -51,7 +51,13 @@ impl Engine {
     /// Run `call` against the candidates until one succeeds. `call` gets the model and a ready
     /// `CallCtx` and returns the value plus the usage it consumed (for billing failed attempts
     /// that still used tokens, e.g. a stream cut after some output).
-    pub async fn run_attempts<T, F, Fut>(&self, candidates: &[usize], deadline: Instant, request_id: &str, mut call: F) -> Result<Won<T>, GatewayError>
+    pub async fn run_attempts<T, F, Fut>(
+        &self,
+        candidates: &[usize],
+        deadline: Instant,
+        request_id: &str,
+        mut call: F,
+    ) -> Result<Won<T>, GatewayError>
     where
         F: FnMut(usize, CallCtx) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -116,12 +122,16 @@ impl Engine {
                         });
                     }
                     Err(e) => {
-                        let outcome = e.status.map_or_else(|| e.kind.as_str().to_owned(), |s| s.to_string());
+                        let outcome = e
+                            .status
+                            .map_or_else(|| e.kind.as_str().to_owned(), |s| s.to_string());
                         attempts.push(attempt(m, outcome, took));
                         if let Some(k) = key_idx {
                             match e.kind {
                                 ErrorKind::Auth => m.keys.mark_dead(k),
-                                ErrorKind::RateLimited => m.keys.cool_down(k, e.retry_after.unwrap_or(Duration::from_secs(1))),
+                                ErrorKind::RateLimited => m
+                                    .keys
+                                    .cool_down(k, e.retry_after.unwrap_or(Duration::from_secs(1))),
                                 _ => {}
                             }
                         }
@@ -133,7 +143,10 @@ impl Engine {
                                 return Err(g);
                             }
                             Next::LargerContext => {
-                                min_context = Some(min_context.map_or(m.context_window.unwrap_or(0), |c| c.max(m.context_window.unwrap_or(0))));
+                                min_context =
+                                    Some(min_context.map_or(m.context_window.unwrap_or(0), |c| {
+                                        c.max(m.context_window.unwrap_or(0))
+                                    }));
                             }
                             Next::Failover => {}
                         }
@@ -147,22 +160,34 @@ impl Engine {
         }
         let mut g = match &last {
             Some((e, idx)) => GatewayError::from_provider(e, &self.models[*idx].name),
-            None => GatewayError::new(503, "api_error", "no_candidate", "No candidate could be tried for this request."),
+            None => GatewayError::new(
+                503,
+                "api_error",
+                "no_candidate",
+                "No candidate could be tried for this request.",
+            ),
         };
-        if Instant::now() >= deadline && last.as_ref().is_some_and(|(e, _)| e.kind == ErrorKind::Timeout) {
+        if Instant::now() >= deadline
+            && last
+                .as_ref()
+                .is_some_and(|(e, _)| e.kind == ErrorKind::Timeout)
+        {
             g = deadline_error(Vec::new());
         }
         g.attempts = attempts;
         Err(g)
     }
-
 }
 
 fn deadline_error(attempts: Vec<AttemptRecord>) -> GatewayError {
     let tried = if attempts.is_empty() {
         "nothing".to_owned()
     } else {
-        attempts.iter().map(|a| format!("{}:{}", a.model, a.outcome)).collect::<Vec<_>>().join(", ")
+        attempts
+            .iter()
+            .map(|a| format!("{}:{}", a.model, a.outcome))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut g = GatewayError::deadline(&tried);
     g.attempts = attempts;

@@ -46,13 +46,22 @@ const TASKS_HELP: &str = "code, translation, reasoning, summarization, extractio
 
 impl Controls {
     /// Read headers and body extras. Bad values are client errors naming the field.
-    pub fn parse(headers: &HeaderMap, body_extras: Option<&Value>, provider: Option<&Value>) -> Result<Controls, GatewayError> {
+    pub fn parse(
+        headers: &HeaderMap,
+        body_extras: Option<&Value>,
+        provider: Option<&Value>,
+    ) -> Result<Controls, GatewayError> {
         let mut c = Controls {
             allow_fallbacks: true,
             ..Controls::default()
         };
         let body = body_extras.and_then(Value::as_object);
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
         let body_str = |name: &str| -> Option<String> {
             body.and_then(|b| b.get(name)).map(|v| match v {
                 Value::String(s) => s.clone(),
@@ -60,62 +69,106 @@ impl Controls {
             })
         };
 
-        c.task = header("x-switchyard-task").map(str::to_owned).or_else(|| body_str("task"));
+        c.task = header("x-switchyard-task")
+            .map(str::to_owned)
+            .or_else(|| body_str("task"));
         if let Some(t) = &c.task {
-            if t.is_empty() || t.len() > 40 || !t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
-                return Err(GatewayError::bad_request(format!("x-switchyard-task must be a short task name such as {TASKS_HELP}")).with_param("switchyard.task"));
+            if t.is_empty()
+                || t.len() > 40
+                || !t
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            {
+                return Err(GatewayError::bad_request(format!(
+                    "x-switchyard-task must be a short task name such as {TASKS_HELP}"
+                ))
+                .with_param("switchyard.task"));
             }
         }
-        if let Some(v) = header("x-switchyard-max-cost").map(str::to_owned).or_else(|| body_str("max_cost")) {
+        if let Some(v) = header("x-switchyard-max-cost")
+            .map(str::to_owned)
+            .or_else(|| body_str("max_cost"))
+        {
             let d: Decimal = v.parse().map_err(|_| {
-                GatewayError::bad_request(format!("x-switchyard-max-cost must be a USD amount such as 0.01, got {v:?}")).with_param("switchyard.max_cost")
+                GatewayError::bad_request(format!(
+                    "x-switchyard-max-cost must be a USD amount such as 0.01, got {v:?}"
+                ))
+                .with_param("switchyard.max_cost")
             })?;
             if d.is_sign_negative() {
-                return Err(GatewayError::bad_request("x-switchyard-max-cost must not be negative").with_param("switchyard.max_cost"));
+                return Err(GatewayError::bad_request(
+                    "x-switchyard-max-cost must not be negative",
+                )
+                .with_param("switchyard.max_cost"));
             }
             c.max_cost = Some(Usd(d));
         }
-        if let Some(v) = header("x-switchyard-latency-budget-ms").map(str::to_owned).or_else(|| body_str("latency_budget_ms")) {
+        if let Some(v) = header("x-switchyard-latency-budget-ms")
+            .map(str::to_owned)
+            .or_else(|| body_str("latency_budget_ms"))
+        {
             let ms: u64 = v.parse().map_err(|_| {
                 GatewayError::bad_request(format!("x-switchyard-latency-budget-ms must be a whole number of milliseconds, got {v:?}"))
                     .with_param("switchyard.latency_budget_ms")
             })?;
             c.latency_budget = Some(Duration::from_millis(ms));
         }
-        if let Some(v) = header("x-switchyard-min-quality").map(str::to_owned).or_else(|| body_str("min_quality")) {
+        if let Some(v) = header("x-switchyard-min-quality")
+            .map(str::to_owned)
+            .or_else(|| body_str("min_quality"))
+        {
             let q: f64 = v
                 .parse()
                 .ok()
                 .filter(|q: &f64| (0.0..=1.0).contains(q))
-                .ok_or_else(|| GatewayError::bad_request(format!("x-switchyard-min-quality must be a number from 0 to 1, got {v:?}")).with_param("switchyard.min_quality"))?;
+                .ok_or_else(|| {
+                    GatewayError::bad_request(format!(
+                        "x-switchyard-min-quality must be a number from 0 to 1, got {v:?}"
+                    ))
+                    .with_param("switchyard.min_quality")
+                })?;
             c.min_quality = Some(q);
         }
         if let Some(v) = header("cache-control") {
             c.cache = parse_cache_control(v);
         }
-        c.cache_namespace = header("x-switchyard-cache-namespace").map(str::to_owned).or_else(|| body_str("cache_namespace"));
+        c.cache_namespace = header("x-switchyard-cache-namespace")
+            .map(str::to_owned)
+            .or_else(|| body_str("cache_namespace"));
 
         if let Some(p) = provider {
-            let p = p
-                .as_object()
-                .ok_or_else(|| GatewayError::bad_request("`provider` must be an object such as {\"order\": [\"openai\"]}").with_param("provider"))?;
+            let p = p.as_object().ok_or_else(|| {
+                GatewayError::bad_request(
+                    "`provider` must be an object such as {\"order\": [\"openai\"]}",
+                )
+                .with_param("provider")
+            })?;
             if let Some(order) = p.get("order") {
                 c.provider_order = order
                     .as_array()
-                    .ok_or_else(|| GatewayError::bad_request("`provider.order` must be a list of provider names").with_param("provider.order"))?
+                    .ok_or_else(|| {
+                        GatewayError::bad_request(
+                            "`provider.order` must be a list of provider names",
+                        )
+                        .with_param("provider.order")
+                    })?
                     .iter()
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
             }
             if let Some(b) = p.get("allow_fallbacks") {
-                c.allow_fallbacks = b
-                    .as_bool()
-                    .ok_or_else(|| GatewayError::bad_request("`provider.allow_fallbacks` must be true or false").with_param("provider.allow_fallbacks"))?;
+                c.allow_fallbacks = b.as_bool().ok_or_else(|| {
+                    GatewayError::bad_request("`provider.allow_fallbacks` must be true or false")
+                        .with_param("provider.allow_fallbacks")
+                })?;
             }
             if let Some(s) = p.get("sort") {
                 let s = s.as_str().unwrap_or_default();
                 if !matches!(s, "price" | "latency" | "throughput") {
-                    return Err(GatewayError::bad_request("`provider.sort` must be price, latency or throughput").with_param("provider.sort"));
+                    return Err(GatewayError::bad_request(
+                        "`provider.sort` must be price, latency or throughput",
+                    )
+                    .with_param("provider.sort"));
                 }
                 c.sort = Some(s.to_owned());
             }
@@ -128,9 +181,12 @@ impl Controls {
                                 Value::String(s) => s.clone(),
                                 other => other.to_string(),
                             };
-                            s.parse::<Decimal>()
-                                .map(Some)
-                                .map_err(|_| GatewayError::bad_request(format!("`provider.max_price.{k}` must be USD per million tokens")).with_param(format!("provider.max_price.{k}")))
+                            s.parse::<Decimal>().map(Some).map_err(|_| {
+                                GatewayError::bad_request(format!(
+                                    "`provider.max_price.{k}` must be USD per million tokens"
+                                ))
+                                .with_param(format!("provider.max_price.{k}"))
+                            })
                         }
                     }
                 };
@@ -193,7 +249,8 @@ mod tests {
         let e = Controls::parse(&hm(&[("x-switchyard-min-quality", "2")]), None, None).unwrap_err();
         assert_eq!(e.status, 400);
         assert_eq!(e.param.as_deref(), Some("switchyard.min_quality"));
-        let e = Controls::parse(&HeaderMap::new(), None, Some(&json!({"sort": "vibes"}))).unwrap_err();
+        let e =
+            Controls::parse(&HeaderMap::new(), None, Some(&json!({"sort": "vibes"}))).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("provider.sort"));
     }
 
@@ -202,7 +259,10 @@ mod tests {
         assert_eq!(parse_cache_control("no-store"), CacheControl::Bypass);
         assert_eq!(parse_cache_control("no-cache"), CacheControl::Refresh);
         assert_eq!(parse_cache_control("max-age=60"), CacheControl::MaxAge(60));
-        assert_eq!(parse_cache_control("max-age=60, no-store"), CacheControl::Bypass);
+        assert_eq!(
+            parse_cache_control("max-age=60, no-store"),
+            CacheControl::Bypass
+        );
     }
 
     #[test]

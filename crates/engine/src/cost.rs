@@ -42,7 +42,13 @@ impl Engine {
 
     /// Bill the request: the winning attempt's usage priced on its model (failed attempts are
     /// billed at what they cost, recorded on their attempt), and the baseline on the same usage.
-    pub fn bill(&self, winner: &ModelRt, usage: Option<&Usage>, attempts: &mut [AttemptRecord], baseline: Option<usize>) -> Bill {
+    pub fn bill(
+        &self,
+        winner: &ModelRt,
+        usage: Option<&Usage>,
+        attempts: &mut [AttemptRecord],
+        baseline: Option<usize>,
+    ) -> Bill {
         let Some(usage) = usage else {
             return Bill::default();
         };
@@ -50,7 +56,9 @@ impl Engine {
         if let Some(last) = attempts.last_mut() {
             last.cost = won;
         }
-        let total = attempts.iter().try_fold(Usd::ZERO, |acc, a| Some(acc + a.cost?));
+        let total = attempts
+            .iter()
+            .try_fold(Usd::ZERO, |acc, a| Some(acc + a.cost?));
         let baseline = baseline.and_then(|b| self.price(&self.models[b], usage));
         Bill { total, baseline }
     }
@@ -64,7 +72,28 @@ pub trait PriceSource: Send + Sync {
     fn estimate(&self, price_id: &str, prompt_tokens: u64, max_output_tokens: u64) -> Option<Usd>;
 }
 
-/// No prices known: every cost is null. Used until a catalog is configured.
+/// The live catalog (bundled, file or URL, refreshed on an interval) with the config's rules
+/// and overrides; prices are taken at the moment of the call, so time windows apply.
+pub struct LiveSource(pub std::sync::Arc<switchyard_pricing::LivePrices>);
+
+impl PriceSource for LiveSource {
+    fn cost(&self, price_id: &str, usage: &Usage) -> Option<Usd> {
+        self.0
+            .current()
+            .cost(price_id, usage, &switchyard_pricing::PricingCtx::now())
+            .map(|b| b.total)
+    }
+    fn estimate(&self, price_id: &str, prompt_tokens: u64, max_output_tokens: u64) -> Option<Usd> {
+        self.0.current().estimate(
+            price_id,
+            prompt_tokens,
+            max_output_tokens,
+            &switchyard_pricing::PricingCtx::now(),
+        )
+    }
+}
+
+/// No prices known: every cost is null.
 pub struct NoPrices;
 
 impl PriceSource for NoPrices {

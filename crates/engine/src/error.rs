@@ -22,7 +22,12 @@ pub struct GatewayError {
 }
 
 impl GatewayError {
-    pub fn new(status: u16, kind: &'static str, class: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        kind: &'static str,
+        class: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         GatewayError {
             status,
             kind,
@@ -106,7 +111,9 @@ impl GatewayError {
             504,
             "timeout_error",
             "deadline",
-            format!("The request's latency budget ran out before any candidate answered. Tried: {tried}. Raise x-switchyard-latency-budget-ms or retry."),
+            format!(
+                "The request's latency budget ran out before any candidate answered. Tried: {tried}. Raise x-switchyard-latency-budget-ms or retry."
+            ),
         )
     }
 }

@@ -83,7 +83,9 @@ impl KeyPool {
             return Ok(Some((idx, k.secret.clone())));
         }
         match soonest {
-            Some(until) => Err(KeysExhausted::AllCooling(Duration::from_millis(until - now))),
+            Some(until) => Err(KeysExhausted::AllCooling(Duration::from_millis(
+                until - now,
+            ))),
             None => Err(KeysExhausted::AllDead),
         }
     }

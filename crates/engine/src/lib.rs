@@ -12,8 +12,8 @@
 //! - [`outstream`]: the client-facing stream: held until the first content, accounted at the end.
 //! - [`error`]: `GatewayError`, what the client is told.
 
-pub mod config;
 pub mod attempt;
+pub mod config;
 pub mod controls;
 pub mod cost;
 pub mod error;

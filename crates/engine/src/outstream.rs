@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use switchyard_core::{AttemptRecord, ChatChunk, ChunkStream, ErrorKind, ProviderError, RequestRecord, StreamAccumulator};
+use switchyard_core::{
+    AttemptRecord, ChatChunk, ChunkStream, ErrorKind, ProviderError, RequestRecord,
+    StreamAccumulator,
+};
 
 use crate::error::GatewayError;
 use crate::pipeline::{attach_cost, fill_success, ms};
@@ -147,13 +150,21 @@ impl OutStream {
             }
             fin.done(200, None);
         };
-        OutStream { inner: inner.boxed() }
+        OutStream {
+            inner: inner.boxed(),
+        }
     }
 }
 
 /// Rename the model, feed the accumulator, and decide what the client sees: usage travels
 /// only in our own final chunk (with the cost added), never on a chunk that has choices.
-fn prepare(mut c: ChatChunk, acc: &mut StreamAccumulator, model: &str, last_id: &mut String, created: &mut i64) -> Option<ChatChunk> {
+fn prepare(
+    mut c: ChatChunk,
+    acc: &mut StreamAccumulator,
+    model: &str,
+    last_id: &mut String,
+    created: &mut i64,
+) -> Option<ChatChunk> {
     acc.push(&c);
     if last_id.is_empty() {
         last_id.clone_from(&c.id);
@@ -178,6 +189,9 @@ fn attempts_fail(attempts: &mut [AttemptRecord], e: &ProviderError) {
 
 fn mid_stream_error(e: &ProviderError, model: &str) -> GatewayError {
     let mut g = GatewayError::from_provider(e, model);
-    g.message = format!("The stream from {model} failed after it started, so it could not be retried transparently: {}", e.message);
+    g.message = format!(
+        "The stream from {model} failed after it started, so it could not be retried transparently: {}",
+        e.message
+    );
     g
 }

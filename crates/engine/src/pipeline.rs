@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 use switchyard_core::{
-    AttemptRecord, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ErrorKind, ProviderError, RequestRecord, TokenCounts, Usage, Usd,
+    AttemptRecord, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ErrorKind,
+    ProviderError, RequestRecord, TokenCounts, Usage, Usd,
 };
 
 use crate::controls::Controls;
@@ -73,10 +74,21 @@ pub struct EmbedServed {
 impl Engine {
     fn deadline_for(&self, plan: &Plan, controls: &Controls, started: Instant) -> Instant {
         let route_budget = self.routes.get(&plan.route).and_then(|r| r.latency_budget);
-        started + controls.latency_budget.or(route_budget).unwrap_or(self.config.server.request_timeout)
+        started
+            + controls
+                .latency_budget
+                .or(route_budget)
+                .unwrap_or(self.config.server.request_timeout)
     }
 
-    pub(crate) fn base_record(&self, rctx: &RequestCtx, endpoint: &str, requested: &str, route: &str, stream: bool) -> RequestRecord {
+    pub(crate) fn base_record(
+        &self,
+        rctx: &RequestCtx,
+        endpoint: &str,
+        requested: &str,
+        route: &str,
+        stream: bool,
+    ) -> RequestRecord {
         RequestRecord {
             request_id: rctx.request_id.clone(),
             ts_ms: rctx.ts_ms,
@@ -92,7 +104,13 @@ impl Engine {
     }
 
     /// Log a request that failed before or during routing, so nothing goes unaccounted.
-    pub fn record_rejected(&self, rctx: &RequestCtx, endpoint: &str, requested: &str, err: &GatewayError) {
+    pub fn record_rejected(
+        &self,
+        rctx: &RequestCtx,
+        endpoint: &str,
+        requested: &str,
+        err: &GatewayError,
+    ) {
         let mut rec = self.base_record(rctx, endpoint, requested, "", false);
         rec.attempts.clone_from(&err.attempts);
         rec.status = err.status;
@@ -103,7 +121,11 @@ impl Engine {
         self.sink.record(rec);
     }
 
-    pub async fn chat(self: &Arc<Self>, mut req: ChatRequest, rctx: RequestCtx) -> Result<ChatServed, GatewayError> {
+    pub async fn chat(
+        self: &Arc<Self>,
+        mut req: ChatRequest,
+        rctx: RequestCtx,
+    ) -> Result<ChatServed, GatewayError> {
         let plan = match self.plan(&req, &rctx.controls) {
             Ok(p) => p,
             Err(e) => {
@@ -116,13 +138,21 @@ impl Engine {
         let wants_usage = req.include_usage();
         req.strip_gateway_fields();
         if req.stream {
-            self.chat_streamed(req, rctx, plan, deadline, rec, wants_usage).await
+            self.chat_streamed(req, rctx, plan, deadline, rec, wants_usage)
+                .await
         } else {
             self.chat_json(req, rctx, plan, deadline, rec).await
         }
     }
 
-    async fn chat_json(self: &Arc<Self>, req: ChatRequest, rctx: RequestCtx, plan: Plan, deadline: Instant, mut rec: RequestRecord) -> Result<ChatServed, GatewayError> {
+    async fn chat_json(
+        self: &Arc<Self>,
+        req: ChatRequest,
+        rctx: RequestCtx,
+        plan: Plan,
+        deadline: Instant,
+        mut rec: RequestRecord,
+    ) -> Result<ChatServed, GatewayError> {
         let req_ref = &req;
         let won = self
             .run_attempts(&plan.candidates, deadline, &rctx.request_id, |idx, ctx| {
@@ -145,7 +175,14 @@ impl Engine {
             attach_cost(u, &bill, &won.attempts);
         }
         let overhead = rctx.started.elapsed().saturating_sub(won.upstream_time);
-        fill_success(&mut rec, m.name.clone(), m.provider_name.clone(), resp.usage.as_ref(), &bill, won.attempts.clone());
+        fill_success(
+            &mut rec,
+            m.name.clone(),
+            m.provider_name.clone(),
+            resp.usage.as_ref(),
+            &bill,
+            won.attempts.clone(),
+        );
         rec.total_ms = ms(rctx.started.elapsed());
         rec.overhead_ms = ms(overhead);
         rec.status = 200;
@@ -191,7 +228,10 @@ impl Engine {
                             }
                             Some(Err(e)) => return Err(e),
                             None => {
-                                return Err(ProviderError::new(ErrorKind::StreamInterrupted, "upstream stream ended before any content"));
+                                return Err(ProviderError::new(
+                                    ErrorKind::StreamInterrupted,
+                                    "upstream stream ended before any content",
+                                ));
                             }
                         }
                     }
@@ -233,17 +273,30 @@ impl Engine {
         Ok(ChatServed::Stream(out, meta))
     }
 
-    pub(crate) fn finish_failed(&self, mut rec: RequestRecord, rctx: &RequestCtx, e: &GatewayError) {
+    pub(crate) fn finish_failed(
+        &self,
+        mut rec: RequestRecord,
+        rctx: &RequestCtx,
+        e: &GatewayError,
+    ) {
         rec.attempts.clone_from(&e.attempts);
         rec.status = e.status;
         rec.error_class = Some(e.class.to_owned());
         rec.total_ms = ms(rctx.started.elapsed());
-        rec.overhead_ms = (rec.total_ms - rec.attempts.iter().map(|a| a.latency_ms).sum::<f64>()).max(0.0);
-        rec.cost = rec.attempts.iter().try_fold(Usd::ZERO, |acc, a| Some(acc + a.cost?));
+        rec.overhead_ms =
+            (rec.total_ms - rec.attempts.iter().map(|a| a.latency_ms).sum::<f64>()).max(0.0);
+        rec.cost = rec
+            .attempts
+            .iter()
+            .try_fold(Usd::ZERO, |acc, a| Some(acc + a.cost?));
         self.sink.record(rec);
     }
 
-    pub async fn embed(self: &Arc<Self>, req: EmbedRequest, rctx: RequestCtx) -> Result<EmbedServed, GatewayError> {
+    pub async fn embed(
+        self: &Arc<Self>,
+        req: EmbedRequest,
+        rctx: RequestCtx,
+    ) -> Result<EmbedServed, GatewayError> {
         let requested = req.model.clone();
         let plan = match self.plan_embeddings(&requested) {
             Ok(p) => p,
@@ -252,7 +305,11 @@ impl Engine {
                 return Err(e);
             }
         };
-        let deadline = rctx.started + rctx.controls.latency_budget.unwrap_or(self.config.server.request_timeout);
+        let deadline = rctx.started
+            + rctx
+                .controls
+                .latency_budget
+                .unwrap_or(self.config.server.request_timeout);
         let mut rec = self.base_record(&rctx, "embeddings", &requested, &plan.0, false);
         let req_ref = &req;
         let won = self
@@ -278,7 +335,14 @@ impl Engine {
         };
         let bill = self.bill(m, Some(&usage), &mut won.attempts, None);
         let overhead = rctx.started.elapsed().saturating_sub(won.upstream_time);
-        fill_success(&mut rec, m.name.clone(), m.provider_name.clone(), Some(&usage), &bill, won.attempts.clone());
+        fill_success(
+            &mut rec,
+            m.name.clone(),
+            m.provider_name.clone(),
+            Some(&usage),
+            &bill,
+            won.attempts.clone(),
+        );
         rec.total_ms = ms(rctx.started.elapsed());
         rec.overhead_ms = ms(overhead);
         rec.status = 200;
@@ -307,7 +371,10 @@ impl Engine {
         } else {
             return Err(GatewayError::unknown_model(name));
         };
-        let list: Vec<usize> = list.into_iter().filter(|&i| self.models[i].embedding).collect();
+        let list: Vec<usize> = list
+            .into_iter()
+            .filter(|&i| self.models[i].embedding)
+            .collect();
         if list.is_empty() {
             return Err(GatewayError::bad_request(format!("`{name}` is not an embedding model; GET /v1/models lists the embedding models (mode \"embedding\")")).with_param("model"));
         }
@@ -317,11 +384,21 @@ impl Engine {
 
 /// Put `cost` and `cost_details` into a usage object the client will see.
 pub(crate) fn attach_cost(u: &mut Usage, bill: &crate::cost::Bill, attempts: &[AttemptRecord]) {
-    u.cost = Some(bill.total.map_or(serde_json::Value::Null, |c| json!(c.to_f64())));
+    u.cost = Some(
+        bill.total
+            .map_or(serde_json::Value::Null, |c| json!(c.to_f64())),
+    );
     u.cost_details = Some(bill.details(attempts));
 }
 
-pub(crate) fn fill_success(rec: &mut RequestRecord, model: String, provider: String, usage: Option<&Usage>, bill: &crate::cost::Bill, attempts: Vec<AttemptRecord>) {
+pub(crate) fn fill_success(
+    rec: &mut RequestRecord,
+    model: String,
+    provider: String,
+    usage: Option<&Usage>,
+    bill: &crate::cost::Bill,
+    attempts: Vec<AttemptRecord>,
+) {
     rec.served_model = Some(model);
     rec.provider = Some(provider);
     if let Some(u) = usage {

@@ -10,8 +10,9 @@ use switchyard_core::{Capabilities, Provider, RequestRecord, Usd};
 use switchyard_providers::ProviderSettings;
 
 use crate::config::{Config, ConfigError, resolve_secret};
-use crate::cost::{NoPrices, PriceSource};
+use crate::cost::{LiveSource, PriceSource};
 use crate::keys::KeyPool;
+use switchyard_pricing::{LivePrices, PriceBook, PricingConfig};
 
 /// Where finished requests go (request log, metrics). Must not block: called on the request path.
 pub trait RecordSink: Send + Sync {
@@ -31,19 +32,37 @@ type PoolEntry = (Vec<String>, Arc<KeyPool>);
 /// State shared across config generations.
 pub struct Shared {
     pub http: reqwest::Client,
+    /// The price catalog in use; replaced on reload and by the refresh task.
+    pub prices: Arc<LivePrices>,
     /// Key pools by provider name; kept across reloads when the provider's key list is unchanged.
     key_pools: parking_lot::Mutex<HashMap<String, PoolEntry>>,
 }
 
 impl Shared {
     pub fn new() -> Arc<Shared> {
+        // The bundled catalog is compiled into the binary and checked by its own tests; an
+        // empty book (all prices unknown, reported as null) is the safe fallback.
+        let book = PriceBook::bundled().or_else(|_| {
+            switchyard_pricing::Catalog::parse(r#"{"version":1,"as_of":"","models":[]}"#)
+                .and_then(|c| PriceBook::compile(&c, &[]))
+        });
+        let book = match book {
+            Ok(b) => b,
+            Err(e) => unreachable_book(&e),
+        };
         Arc::new(Shared {
             http: switchyard_providers::http::shared_client(),
+            prices: LivePrices::new(book),
             key_pools: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
-    fn key_pool(&self, provider: &str, refs: &[String], errors: &mut Vec<ConfigError>) -> Arc<KeyPool> {
+    fn key_pool(
+        &self,
+        provider: &str,
+        refs: &[String],
+        errors: &mut Vec<ConfigError>,
+    ) -> Arc<KeyPool> {
         let mut pools = self.key_pools.lock();
         if let Some((old_refs, pool)) = pools.get(provider) {
             if old_refs == refs {
@@ -54,7 +73,10 @@ impl Shared {
         for (i, r) in refs.iter().enumerate() {
             match resolve_secret(r) {
                 Ok(s) => secrets.push(s),
-                Err(e) => errors.push(ConfigError::new(format!("providers.{provider}.keys[{i}]"), e)),
+                Err(e) => errors.push(ConfigError::new(
+                    format!("providers.{provider}.keys[{i}]"),
+                    e,
+                )),
             }
         }
         let pool = Arc::new(KeyPool::new(secrets));
@@ -132,13 +154,20 @@ pub struct Engine {
     pub shared: Arc<Shared>,
     pub sink: Arc<dyn RecordSink>,
     pub prices: Arc<dyn PriceSource>,
+    /// `[pricing]` as configured (the server starts the catalog refresh from it).
+    pub pricing: PricingConfig,
 }
 
 impl Engine {
     /// Build from a validated config. Errors (a provider that cannot be built, a key that no
     /// longer resolves) are returned all at once, with paths.
-    pub fn build(config: Config, shared: Arc<Shared>, sink: Arc<dyn RecordSink>) -> Result<Engine, Vec<ConfigError>> {
+    pub fn build(
+        config: Config,
+        shared: Arc<Shared>,
+        sink: Arc<dyn RecordSink>,
+    ) -> Result<Engine, Vec<ConfigError>> {
         let mut errors = Vec::new();
+        let (pricing_cfg, book) = pricing(&config, &mut errors);
         let mut providers: HashMap<String, (Arc<dyn Provider>, Arc<KeyPool>)> = HashMap::new();
         for (name, p) in &config.providers {
             let settings = ProviderSettings {
@@ -164,12 +193,33 @@ impl Engine {
                 continue; // already reported
             };
             let pcfg = &config.providers[&m.provider];
-            let caps = m.capabilities.unwrap_or(Capabilities {
-                tools: true,
-                json_schema: true,
-                vision: false,
-                logprobs: provider.offers_logprobs(),
-                embeddings: m.is_embedding(),
+            let price_id = m.price_id.clone().unwrap_or_else(|| name.clone());
+            // What the config leaves out comes from the catalog entry, if there is one.
+            let entry = book.as_ref().and_then(|b| b.entry(&price_id).cloned());
+            let caps = m
+                .capabilities
+                .or(entry.as_ref().map(|e| e.capabilities))
+                .unwrap_or(Capabilities {
+                    tools: true,
+                    json_schema: true,
+                    vision: false,
+                    logprobs: provider.offers_logprobs(),
+                    embeddings: m.is_embedding(),
+                });
+            let caps = Capabilities {
+                // A wire format without logprobs cannot deliver them whatever the catalog says.
+                logprobs: caps.logprobs && provider.offers_logprobs(),
+                ..caps
+            };
+            let context_window = m.context_window.or_else(|| {
+                entry
+                    .as_ref()
+                    .and_then(|e| u32::try_from(e.context_window).ok())
+            });
+            let max_output = m.max_output.or_else(|| {
+                entry
+                    .as_ref()
+                    .and_then(|e| e.max_output.and_then(|x| u32::try_from(x).ok()))
             });
             model_index.insert(name.clone(), models.len());
             models.push(ModelRt {
@@ -178,10 +228,10 @@ impl Engine {
                 provider: provider.clone(),
                 keys: keys.clone(),
                 upstream: m.upstream_name(name).to_owned(),
-                price_id: m.price_id.clone().unwrap_or_else(|| name.clone()),
+                price_id,
                 caps,
-                context_window: m.context_window,
-                max_output: m.max_output,
+                context_window,
+                max_output,
                 quality: m.quality.clone(),
                 embedding: m.is_embedding(),
                 first_byte_timeout: pcfg.first_byte_timeout,
@@ -190,25 +240,43 @@ impl Engine {
         }
         let mut routes = HashMap::new();
         for (name, r) in &config.routes {
-            let list = if r.strategy == "cascade" { &r.tiers } else { &r.candidates };
+            let list = if r.strategy == "cascade" {
+                &r.tiers
+            } else {
+                &r.candidates
+            };
             routes.insert(
                 name.clone(),
                 RouteRt {
                     name: name.clone(),
                     strategy: Strategy::parse(&r.strategy),
-                    candidates: list.iter().filter_map(|m| model_index.get(m).copied()).collect(),
+                    candidates: list
+                        .iter()
+                        .filter_map(|m| model_index.get(m).copied())
+                        .collect(),
                     weights: r.weights.clone(),
                     min_quality: r.min_quality,
                     max_cost: r.max_cost.as_deref().and_then(Usd::from_str_exact),
                     latency_budget: r.latency_budget_ms.map(Duration::from_millis),
-                    baseline: r.baseline.as_ref().and_then(|b| model_index.get(b).copied()),
+                    baseline: r
+                        .baseline
+                        .as_ref()
+                        .and_then(|b| model_index.get(b).copied()),
                 },
             );
         }
-        let aliases = config.aliases.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let aliases = config
+            .aliases
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if !errors.is_empty() {
             return Err(errors);
         }
+        if let Some(book) = book {
+            shared.prices.replace(book);
+        }
+        let prices: Arc<dyn PriceSource> = Arc::new(LiveSource(shared.prices.clone()));
         Ok(Engine {
             config: Arc::new(config),
             models,
@@ -217,11 +285,68 @@ impl Engine {
             aliases,
             shared,
             sink,
-            prices: Arc::new(NoPrices),
+            prices,
+            pricing: pricing_cfg,
         })
     }
 
     pub fn model(&self, name: &str) -> Option<&ModelRt> {
         self.model_index.get(name).map(|&i| &self.models[i])
     }
+}
+
+/// Parse `[pricing]` and compile the price book it describes (bundled catalog, file, or the
+/// last good catalog for URLs, which are fetched by the refresh task, not here).
+fn pricing(config: &Config, errors: &mut Vec<ConfigError>) -> (PricingConfig, Option<PriceBook>) {
+    let cfg: PricingConfig = match &config.pricing {
+        None => PricingConfig::default(),
+        Some(v) => match serde_path_to_error::deserialize(v.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                let path = e.path().to_string();
+                errors.push(ConfigError::new(
+                    format!("pricing.{path}"),
+                    e.into_inner().to_string(),
+                ));
+                return (PricingConfig::default(), None);
+            }
+        },
+    };
+    let catalog = match cfg.source() {
+        switchyard_pricing::CatalogSource::File(path) => {
+            let path = std::path::Path::new(&path);
+            let path = if path.is_relative() {
+                config.base_dir.join(path)
+            } else {
+                path.to_path_buf()
+            };
+            std::fs::read_to_string(&path)
+                .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])
+                .and_then(|t| switchyard_pricing::Catalog::parse(&t))
+        }
+        // URLs are fetched by the refresh task; start from the bundled catalog meanwhile.
+        _ => switchyard_pricing::Catalog::bundled(),
+    };
+    match catalog.and_then(|c| cfg.build(&c)) {
+        Ok(book) => (cfg, Some(book)),
+        Err(es) => {
+            for e in es {
+                errors.push(ConfigError::new("pricing", e));
+            }
+            (cfg, None)
+        }
+    }
+}
+
+/// Both the bundled catalog and an empty one failed to compile: a build defect, caught by
+/// the pricing crate's own tests, so there is no sensible way to run on.
+#[expect(
+    clippy::panic,
+    reason = "a broken bundled catalog is a build defect, not a runtime condition"
+)]
+fn unreachable_book(e: &[String]) -> PriceBook {
+    panic!(
+        "the bundled price catalog does not compile: {}",
+        e.join("; ")
+    )
 }

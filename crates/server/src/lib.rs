@@ -1,1 +1,18 @@
-//! placeholder
+//! The HTTP edge. Everything generic about HTTP happens here (body limits, JSON parsing,
+//! error envelopes, SSE framing, headers, auth, reload, shutdown); every decision about where
+//! a request goes happens in the engine.
+//!
+//! - [`state`]: `AppState`, the swappable engine and what the edge needs beside it.
+//! - [`app`]: the axum `Router` and how the gateway is started and stopped.
+//! - [`handlers`]: one module per endpoint.
+//! - [`envelope`]: `GatewayError` -> OpenAI error JSON + status + headers (the single place).
+//! - [`sse`]: engine stream -> `text/event-stream` body.
+
+pub mod app;
+pub mod envelope;
+pub mod handlers;
+pub mod sse;
+pub mod state;
+
+pub use app::{Gateway, GatewayOptions};
+pub use state::AppState;

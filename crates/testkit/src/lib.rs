@@ -1,1 +1,180 @@
-//! placeholder
+//! Test helpers shared by every crate's integration tests: start `switchyard-sim` and a
+//! gateway on ephemeral loopback ports in this process, collect the request records, and
+//! read SSE bodies.
+//!
+//! ```ignore
+//! let env = switchyard_testkit::TestEnv::demo().await;
+//! let r = env.client().post(env.url("/v1/chat/completions")).json(&body).send().await?;
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use switchyard_core::RequestRecord;
+use switchyard_engine::RecordSink;
+use switchyard_server::{AppState, Gateway, GatewayOptions};
+use switchyard_sim::{SimConfig, SimHandle};
+
+/// The demo config: every provider kind, pointed at the simulator's default models.
+pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
+/// The address the demo config names for the simulator, replaced by the real one.
+pub const DEMO_SIM_ADDR: &str = "127.0.0.1:4001";
+
+/// Keeps every record in memory, for assertions.
+#[derive(Default)]
+pub struct MemorySink {
+    records: Mutex<Vec<RequestRecord>>,
+}
+
+impl MemorySink {
+    pub fn all(&self) -> Vec<RequestRecord> {
+        self.records.lock().clone()
+    }
+
+    pub fn by_id(&self, request_id: &str) -> Option<RequestRecord> {
+        self.records
+            .lock()
+            .iter()
+            .find(|r| r.request_id == request_id)
+            .cloned()
+    }
+
+    pub fn clear(&self) {
+        self.records.lock().clear();
+    }
+
+    /// Wait until a record with this id exists (streams record when the body ends).
+    pub async fn wait_for(&self, request_id: &str) -> RequestRecord {
+        for _ in 0..200 {
+            if let Some(r) = self.by_id(request_id) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no record for {request_id} after 2 s");
+    }
+}
+
+impl RecordSink for MemorySink {
+    fn record(&self, rec: RequestRecord) {
+        self.records.lock().push(rec);
+    }
+}
+
+pub struct TestEnv {
+    pub sim: SimHandle,
+    pub base: String,
+    pub records: Arc<MemorySink>,
+    pub state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    client: reqwest::Client,
+}
+
+impl TestEnv {
+    /// The simulator's default models behind the demo config.
+    pub async fn demo() -> TestEnv {
+        TestEnv::start(SimConfig::default_models(), DEMO_CONFIG).await
+    }
+
+    /// Start `sim` and a gateway on `config_toml`, in which every `127.0.0.1:4001` is
+    /// replaced by the simulator's real address.
+    pub async fn start(sim: SimConfig, config_toml: &str) -> TestEnv {
+        let sim = switchyard_sim::spawn(sim).await.expect("simulator starts");
+        let text = config_toml.replace(DEMO_SIM_ADDR, &sim.addr.to_string());
+        let cfg = switchyard_engine::config::load_str(&text)
+            .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
+        let records = Arc::new(MemorySink::default());
+        let gateway = Gateway::new(
+            cfg,
+            None,
+            GatewayOptions {
+                sink: records.clone(),
+                metrics: None,
+                extra: None,
+                prepare: None,
+            },
+        )
+        .unwrap_or_else(|e| panic!("gateway builds: {e:?}"));
+        let state = gateway.state.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(gateway.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        TestEnv {
+            sim,
+            base: format!("http://{addr}"),
+            records,
+            state,
+            stop: Some(tx),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// POST a JSON body to the gateway's chat endpoint.
+    pub async fn chat(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    /// The simulator's `/sim/stats`.
+    pub async fn sim_stats(&self) -> Value {
+        self.client
+            .get(format!("{}/sim/stats", self.sim.url()))
+            .send()
+            .await
+            .expect("sim stats")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// `POST /sim/faults` on the simulator.
+    pub async fn inject(&self, fault: &Value) {
+        let r = self
+            .client
+            .post(format!("{}/sim/faults", self.sim.url()))
+            .json(fault)
+            .send()
+            .await
+            .expect("sim faults");
+        assert!(
+            r.status().is_success(),
+            "fault rejected: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Parse an SSE body into its `data:` payloads (`[DONE]` kept as a string).
+pub fn sse_data(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned())))
+        .collect()
+}

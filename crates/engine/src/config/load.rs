@@ -36,20 +36,22 @@ impl fmt::Display for ConfigError {
 }
 
 pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![ConfigError::new("", format!("cannot read {}: {e}", path.display()))])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError::new(
+            "",
+            format!("cannot read {}: {e}", path.display()),
+        )]
+    })?;
     let mut cfg = load_str(&text)?;
-    cfg.base_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    cfg.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(cfg)
 }
 
 /// Parse and validate. Each provider, model and route is parsed on its own so one bad entry
 /// does not hide the errors of the others.
 pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
-    let root: toml::Table = toml::from_str(text).map_err(|e| vec![ConfigError::new("", format!("not valid TOML: {e}"))])?;
+    let root: toml::Table = toml::from_str(text)
+        .map_err(|e| vec![ConfigError::new("", format!("not valid TOML: {e}"))])?;
     let mut errors = Vec::new();
     let mut cfg = Config::default();
     // Names declared, even by entries that fail to parse, so one bad entry does not also
@@ -85,10 +87,18 @@ pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
         }
     }
     super::validate::validate(&cfg, &names, &mut errors);
-    if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(errors)
+    }
 }
 
-fn parse<T: DeserializeOwned>(path: &str, value: toml::Value, errors: &mut Vec<ConfigError>) -> Option<T> {
+fn parse<T: DeserializeOwned>(
+    path: &str,
+    value: toml::Value,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -98,7 +108,10 @@ fn parse<T: DeserializeOwned>(path: &str, value: toml::Value, errors: &mut Vec<C
             } else {
                 format!("{path}.{inner}")
             };
-            errors.push(ConfigError::new(full, clean_message(&e.into_inner().to_string())));
+            errors.push(ConfigError::new(
+                full,
+                clean_message(&e.into_inner().to_string()),
+            ));
             None
         }
     }
@@ -124,7 +137,9 @@ fn parse_map<T: DeserializeOwned>(
 
 /// `models."openai/gpt-4o"` reads better than `models.openai/gpt-4o` in an error path.
 pub(crate) fn quote_key(k: &str) -> String {
-    if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if k.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_owned()
     } else {
         format!("\"{k}\"")

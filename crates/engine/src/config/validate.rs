@@ -17,7 +17,10 @@ pub(super) struct Declared {
 
 pub(super) fn validate(cfg: &Config, names: &Declared, errors: &mut Vec<ConfigError>) {
     if names.providers.is_empty() {
-        errors.push(ConfigError::new("providers", "at least one provider is required"));
+        errors.push(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
     }
     if names.models.is_empty() {
         errors.push(ConfigError::new("models", "at least one model is required"));
@@ -30,7 +33,9 @@ pub(super) fn validate(cfg: &Config, names: &Declared, errors: &mut Vec<ConfigEr
                 format!(
                     "unknown provider kind \"{}\" (expected one of: {})",
                     p.kind,
-                    switchyard_providers::known_kinds().collect::<Vec<_>>().join(", ")
+                    switchyard_providers::known_kinds()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -41,23 +46,35 @@ pub(super) fn validate(cfg: &Config, names: &Declared, errors: &mut Vec<ConfigEr
         }
         if let Some(url) = &p.base_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                errors.push(ConfigError::new(format!("{path}.base_url"), "must start with http:// or https://"));
+                errors.push(ConfigError::new(
+                    format!("{path}.base_url"),
+                    "must start with http:// or https://",
+                ));
             }
         }
     }
     for (name, m) in &cfg.models {
         let path = format!("models.{}", quote_key(name));
         if !names.providers.contains(&m.provider) {
-            errors.push(ConfigError::new(format!("{path}.provider"), format!("unknown provider \"{}\"", m.provider)));
+            errors.push(ConfigError::new(
+                format!("{path}.provider"),
+                format!("unknown provider \"{}\"", m.provider),
+            ));
         }
         for (task, q) in &m.quality {
             if !(0.0..=1.0).contains(q) {
-                errors.push(ConfigError::new(format!("{path}.quality.{task}"), "must be between 0 and 1"));
+                errors.push(ConfigError::new(
+                    format!("{path}.quality.{task}"),
+                    "must be between 0 and 1",
+                ));
             }
         }
         if let Some(mode) = &m.mode {
             if mode != "chat" && mode != "embedding" {
-                errors.push(ConfigError::new(format!("{path}.mode"), "must be \"chat\" or \"embedding\""));
+                errors.push(ConfigError::new(
+                    format!("{path}.mode"),
+                    "must be \"chat\" or \"embedding\"",
+                ));
             }
         }
         if names.routes.contains(name) {
@@ -69,35 +86,65 @@ pub(super) fn validate(cfg: &Config, names: &Declared, errors: &mut Vec<ConfigEr
         if !STRATEGIES.contains(&r.strategy.as_str()) {
             errors.push(ConfigError::new(
                 format!("{path}.strategy"),
-                format!("unknown strategy \"{}\" (expected one of: {})", r.strategy, STRATEGIES.join(", ")),
+                format!(
+                    "unknown strategy \"{}\" (expected one of: {})",
+                    r.strategy,
+                    STRATEGIES.join(", ")
+                ),
             ));
         }
-        let list_name = if r.strategy == "cascade" { "tiers" } else { "candidates" };
-        let list = if r.strategy == "cascade" { &r.tiers } else { &r.candidates };
+        let list_name = if r.strategy == "cascade" {
+            "tiers"
+        } else {
+            "candidates"
+        };
+        let list = if r.strategy == "cascade" {
+            &r.tiers
+        } else {
+            &r.candidates
+        };
         if list.is_empty() {
-            errors.push(ConfigError::new(format!("{path}.{list_name}"), "must name at least one model"));
+            errors.push(ConfigError::new(
+                format!("{path}.{list_name}"),
+                "must name at least one model",
+            ));
         }
         for (i, m) in list.iter().enumerate() {
             if !names.models.contains(m) {
-                errors.push(ConfigError::new(format!("{path}.{list_name}[{i}]"), format!("unknown model \"{m}\"")));
+                errors.push(ConfigError::new(
+                    format!("{path}.{list_name}[{i}]"),
+                    format!("unknown model \"{m}\""),
+                ));
             }
         }
         if r.strategy == "weighted" && r.weights.len() != r.candidates.len() {
-            errors.push(ConfigError::new(format!("{path}.weights"), "needs one weight per candidate"));
+            errors.push(ConfigError::new(
+                format!("{path}.weights"),
+                "needs one weight per candidate",
+            ));
         }
         if let Some(b) = &r.baseline {
             if !names.models.contains(b) {
-                errors.push(ConfigError::new(format!("{path}.baseline"), format!("unknown model \"{b}\"")));
+                errors.push(ConfigError::new(
+                    format!("{path}.baseline"),
+                    format!("unknown model \"{b}\""),
+                ));
             }
         }
         if let Some(q) = r.min_quality {
             if !(0.0..=1.0).contains(&q) {
-                errors.push(ConfigError::new(format!("{path}.min_quality"), "must be between 0 and 1"));
+                errors.push(ConfigError::new(
+                    format!("{path}.min_quality"),
+                    "must be between 0 and 1",
+                ));
             }
         }
         if let Some(c) = &r.max_cost {
             if c.parse::<rust_decimal::Decimal>().is_err() {
-                errors.push(ConfigError::new(format!("{path}.max_cost"), "must be a decimal USD amount such as \"0.01\""));
+                errors.push(ConfigError::new(
+                    format!("{path}.max_cost"),
+                    "must be a decimal USD amount such as \"0.01\"",
+                ));
             }
         }
     }
@@ -148,11 +195,28 @@ mod tests {
         .unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         let joined = text.join("\n");
-        assert!(joined.contains("providers.oa.bogus: unknown field `bogus`"), "{joined}");
-        assert!(joined.contains("providers.an.keys[0]: environment variable SWITCHYARD_TEST_SURELY_UNSET is not set"), "{joined}");
-        assert!(joined.contains("models.m2.provider: unknown provider \"nope\""), "{joined}");
-        assert!(joined.contains("routes.auto.candidates[1]: unknown model \"gtp-4o\""), "{joined}");
-        assert!(!joined.contains("sk-literal"), "a literal key leaked: {joined}");
+        assert!(
+            joined.contains("providers.oa.bogus: unknown field `bogus`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains(
+                "providers.an.keys[0]: environment variable SWITCHYARD_TEST_SURELY_UNSET is not set"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("models.m2.provider: unknown provider \"nope\""),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("routes.auto.candidates[1]: unknown model \"gtp-4o\""),
+            "{joined}"
+        );
+        assert!(
+            !joined.contains("sk-literal"),
+            "a literal key leaked: {joined}"
+        );
     }
 
     #[test]

@@ -78,13 +78,22 @@ pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
             None => 0,
         };
         if let Some(calls) = &m.tool_calls {
-            chars += calls.iter().map(|c| c.function.name.len() + c.function.arguments.len()).sum::<usize>();
+            chars += calls
+                .iter()
+                .map(|c| c.function.name.len() + c.function.arguments.len())
+                .sum::<usize>();
         }
     }
     if let Some(tools) = &req.tools {
         chars += tools
             .iter()
-            .map(|t| t.function.name.len() + t.function.parameters.as_ref().map_or(0, |p| p.to_string().len()))
+            .map(|t| {
+                t.function.name.len()
+                    + t.function
+                        .parameters
+                        .as_ref()
+                        .map_or(0, |p| p.to_string().len())
+            })
             .sum::<usize>();
     }
     (chars as u64).div_ceil(4) + 4 * req.messages.len() as u64
@@ -103,11 +112,15 @@ impl Engine {
     }
 
     pub fn plan(&self, req: &ChatRequest, controls: &Controls) -> Result<Plan, GatewayError> {
-        let (route, strategy, mut list, baseline) = self.resolve_names(&req.model).ok_or_else(|| GatewayError::unknown_model(&req.model))?;
+        let (route, strategy, mut list, baseline) = self
+            .resolve_names(&req.model)
+            .ok_or_else(|| GatewayError::unknown_model(&req.model))?;
         // OpenRouter-style ordered fallbacks after the primary.
         if let Some(extra) = &req.models {
             for name in extra {
-                let (_, _, more, _) = self.resolve_names(name).ok_or_else(|| GatewayError::unknown_model(name).with_param("models"))?;
+                let (_, _, more, _) = self
+                    .resolve_names(name)
+                    .ok_or_else(|| GatewayError::unknown_model(name).with_param("models"))?;
                 for m in more {
                     if !list.contains(&m) {
                         list.push(m);
@@ -160,7 +173,10 @@ impl Engine {
                 if prompt_tokens + max_out > u64::from(cw) {
                     excluded.push(Exclusion {
                         model: m.name.clone(),
-                        reason: format!("context too small: needs ~{} tokens, has {cw}", prompt_tokens + max_out),
+                        reason: format!(
+                            "context too small: needs ~{} tokens, has {cw}",
+                            prompt_tokens + max_out
+                        ),
                     });
                     continue;
                 }
@@ -168,7 +184,10 @@ impl Engine {
             candidates.push(i);
         }
         if candidates.is_empty() {
-            let why: Vec<String> = excluded.iter().map(|e| format!("{} ({})", e.model, e.reason)).collect();
+            let why: Vec<String> = excluded
+                .iter()
+                .map(|e| format!("{} ({})", e.model, e.reason))
+                .collect();
             return Err(GatewayError::bad_request(format!(
                 "No model behind `{}` can serve this request: {}",
                 req.model,
@@ -184,7 +203,10 @@ impl Engine {
         Ok(Plan {
             route,
             strategy: strategy.as_str(),
-            candidate_names: candidates.iter().map(|&i| self.models[i].name.clone()).collect(),
+            candidate_names: candidates
+                .iter()
+                .map(|&i| self.models[i].name.clone())
+                .collect(),
             candidates,
             excluded,
             baseline,

@@ -1,0 +1,186 @@
+//! Building and running the gateway.
+//!
+//! Layer order (outside in): axum's body limit (-> 413 envelope in the handler), then the
+//! handler. No tower middleware stack: each handler is one readable function that calls the
+//! engine.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use switchyard_engine::config::{Config, ConfigError, load_file};
+use switchyard_engine::{Engine, GatewayError, RecordSink, Shared};
+use tokio::net::TcpListener;
+
+use crate::envelope::error_response;
+use crate::handlers;
+use crate::state::{AppState, MetricsRender};
+
+/// Hook run on every freshly built engine (initial and reloads).
+pub type PrepareEngine = Arc<dyn Fn(&mut Engine) + Send + Sync>;
+
+pub struct GatewayOptions {
+    pub sink: Arc<dyn RecordSink>,
+    pub metrics: Option<MetricsRender>,
+    /// Extra routes merged into the app (dashboard, admin), already bound to their own state.
+    pub extra: Option<Router>,
+    /// Called with every freshly built engine (initial and reloads), to attach prices etc.
+    pub prepare: Option<PrepareEngine>,
+}
+
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    extra: Option<Router>,
+    prepare: Option<PrepareEngine>,
+}
+
+impl Gateway {
+    pub fn new(
+        config: Config,
+        config_path: Option<PathBuf>,
+        opts: GatewayOptions,
+    ) -> Result<Gateway, Vec<ConfigError>> {
+        let shared = Shared::new();
+        let mut engine = Engine::build(config, shared, opts.sink.clone())?;
+        if let Some(p) = &opts.prepare {
+            p(&mut engine);
+        }
+        Ok(Gateway {
+            state: Arc::new(AppState::new(engine, opts.sink, config_path, opts.metrics)),
+            extra: opts.extra,
+            prepare: opts.prepare,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        let limit = self.state.engine.load().config.server.max_body_bytes;
+        let mut app = Router::new()
+            .route(
+                "/v1/chat/completions",
+                post(handlers::chat::chat_completions),
+            )
+            .route("/chat/completions", post(handlers::chat::chat_completions))
+            .route("/v1/embeddings", post(handlers::embeddings::embeddings))
+            .route("/embeddings", post(handlers::embeddings::embeddings))
+            .route("/v1/models", get(handlers::models::list_models))
+            .route("/models", get(handlers::models::list_models))
+            .route("/v1/route/explain", post(handlers::explain::explain))
+            .route("/health", get(handlers::health::health))
+            .route("/ready", get(handlers::health::ready))
+            .route("/metrics", get(handlers::health::metrics))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(self.state.clone());
+        if let Some(extra) = &self.extra {
+            app = app.merge(extra.clone());
+        }
+        app
+    }
+
+    /// Reload the config file; a bad file keeps the running engine and says why.
+    pub fn reload(&self) -> Result<(), Vec<ConfigError>> {
+        let Some(path) = &self.state.config_path else {
+            return Err(vec![ConfigError::new("", "no config file to reload")]);
+        };
+        let cfg = load_file(path)?;
+        let mut engine = Engine::build(cfg, self.state.shared.clone(), self.state.sink.clone())?;
+        if let Some(p) = &self.prepare {
+            p(&mut engine);
+        }
+        self.state.swap_engine(engine);
+        Ok(())
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting and give in-flight requests and
+    /// streams up to `[server] shutdown_grace` to finish. SIGHUP reloads the config (unix).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let grace = self.state.engine.load().config.server.shutdown_grace;
+        let app = self.router();
+        let this = Arc::new(self);
+        spawn_reload_on_sighup(this.clone());
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let server =
+            axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|v| *v).await;
+            });
+        let mut server = std::pin::pin!(server.into_future());
+        tokio::select! {
+            r = &mut server => return r,
+            () = shutdown => {
+                tracing::info!(grace_s = grace.as_secs_f64(), "shutting down: no new connections, waiting for in-flight requests");
+                this.state.ready.store(false, std::sync::atomic::Ordering::Relaxed);
+                let _ = tx.send(true);
+            }
+        }
+        match tokio::time::timeout(grace, server).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!("grace period over; closing the remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn spawn_reload_on_sighup(gw: Arc<Gateway>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match gw.reload() {
+                Ok(()) => tracing::info!("config reloaded"),
+                Err(errors) => {
+                    for e in &errors {
+                        tracing::error!(error = %e, "config reload rejected; keeping the running config");
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_reload_on_sighup(_gw: Arc<Gateway>) {}
+
+async fn not_found(uri: http::Uri) -> Response {
+    let e = GatewayError::new(404, "invalid_request_error", "not_found", format!("Unknown path {}. Switchyard serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/route/explain, /health, /ready and /metrics.", uri.path()))
+        .with_code("unknown_url");
+    error_response(&e, "").into_response()
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,34 @@
+//! `POST /v1/route/explain`: the routing decision for a request body, without calling anyone.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::HeaderMap;
+use switchyard_core::ChatRequest;
+use switchyard_engine::{Controls, GatewayError};
+
+use super::{authenticate, body_bytes, parse_json};
+use crate::envelope::error_response;
+use crate::state::AppState;
+
+pub async fn explain(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = state.request_id();
+    let engine = state.engine.load_full();
+    let result = (|| {
+        authenticate(&state, &headers)?;
+        let req: ChatRequest = parse_json(&body_bytes(body)?)?;
+        let controls = Controls::parse(&headers, req.switchyard.as_ref(), req.provider.as_ref())?;
+        engine.plan(&req, &controls)
+    })();
+    match result {
+        Ok(plan) => axum::Json(plan).into_response(),
+        Err(e) => error_response(&e as &GatewayError, &request_id),
+    }
+}

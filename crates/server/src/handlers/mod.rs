@@ -1,0 +1,119 @@
+//! One module per endpoint, plus the steps they share (auth, body parsing, context).
+
+pub mod chat;
+pub mod embeddings;
+pub mod explain;
+pub mod health;
+pub mod models;
+
+use std::time::Instant;
+
+use axum::extract::rejection::BytesRejection;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use switchyard_engine::{Controls, GatewayError, RequestCtx};
+
+use crate::state::AppState;
+
+/// The caller's tenant: the fingerprint of its gateway key, or `anonymous` on an open gateway.
+pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, GatewayError> {
+    let auth = state.auth();
+    let presented =
+        bearer(headers).or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+    if auth.api_keys.is_empty() {
+        return Ok(presented.map_or_else(
+            || "anonymous".to_owned(),
+            |k| switchyard_core::Secret::new(k).fingerprint(),
+        ));
+    }
+    match presented {
+        Some(k) if auth.api_keys.iter().any(|s| s.expose() == k) => Ok(switchyard_core::Secret::new(k).fingerprint()),
+        Some(_) => Err(GatewayError::new(401, "invalid_request_error", "auth", "Incorrect API key provided. Use one of the gateway keys configured in [server] api_keys.").with_code("invalid_api_key")),
+        None => Err(GatewayError::new(
+            401,
+            "invalid_request_error",
+            "auth",
+            "Missing API key. Send it as `Authorization: Bearer <key>`.",
+        )
+        .with_code("invalid_api_key")),
+    }
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The body as bytes, or the right 4xx: 413 when over the limit.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, GatewayError> {
+    body.map_err(|r| {
+        if r.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            GatewayError::new(
+                413,
+                "invalid_request_error",
+                "too_large",
+                "Request body too large for this gateway ([server] max_body_bytes).",
+            )
+            .with_code("request_too_large")
+        } else {
+            GatewayError::bad_request(format!("Could not read the request body: {r}"))
+        }
+    })
+}
+
+/// Parse JSON into `T`, naming the offending field on a type error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    if bytes.is_empty() {
+        return Err(GatewayError::bad_request(
+            "The request body is empty; send a JSON object.",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = if inner.is_syntax() || inner.is_eof() {
+            format!("We could not parse the JSON body of your request ({inner}). Send valid JSON.")
+        } else if path == "." {
+            format!("Invalid request body: {inner}")
+        } else {
+            format!("Invalid value for `{path}`: {inner}")
+        };
+        let err = GatewayError::bad_request(msg);
+        if path == "." {
+            err
+        } else {
+            err.with_param(path)
+        }
+    })
+}
+
+pub fn ctx(
+    state: &AppState,
+    request_id: String,
+    tenant: String,
+    started: Instant,
+    controls: Controls,
+) -> RequestCtx {
+    let _ = state;
+    RequestCtx {
+        request_id,
+        tenant,
+        started,
+        ts_ms: now_ms(),
+        controls,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}

@@ -1,0 +1,227 @@
+//! Putting the crates together: config -> engine + request log + metrics -> HTTP server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use switchyard_core::RequestRecord;
+use switchyard_engine::config::{Config, ConfigError, load_file};
+use switchyard_engine::{Controls, RecordSink};
+use switchyard_observe::{Metrics, RequestLog, StoreConfig};
+use switchyard_server::{Gateway, GatewayOptions};
+
+/// Records go to metrics (atomics) and into the request log's bounded queue; neither waits.
+pub struct ObserveSink {
+    pub log: RequestLog,
+    pub metrics: Arc<Metrics>,
+}
+
+impl RecordSink for ObserveSink {
+    fn record(&self, rec: RequestRecord) {
+        self.metrics.observe(&rec);
+        self.log.try_log(rec);
+    }
+}
+
+pub fn print_config_errors(errors: &[ConfigError]) -> String {
+    let mut s = format!("{} error(s) in the config:\n", errors.len());
+    for e in errors {
+        s.push_str(&format!("  {e}\n"));
+    }
+    s
+}
+
+fn store_config(cfg: &Config) -> Result<StoreConfig, String> {
+    match &cfg.store {
+        None => Ok(StoreConfig::default()),
+        Some(v) => serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            format!("store.{path}: {}", e.into_inner())
+        }),
+    }
+}
+
+/// The running pieces besides the gateway itself.
+pub struct Running {
+    pub gateway: Gateway,
+    pub sink: Arc<ObserveSink>,
+}
+
+pub async fn build(cfg: Config, path: Option<&Path>) -> Result<Running, String> {
+    let store_cfg = store_config(&cfg)?;
+    let (log, _store) = RequestLog::open(&store_cfg, &cfg.base_dir)
+        .await
+        .map_err(|e| format!("cannot open the request log store: {e}"))?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.attach_log(log.counters());
+    let sink = Arc::new(ObserveSink {
+        log,
+        metrics: metrics.clone(),
+    });
+    let render_metrics = metrics.clone();
+    let gateway = Gateway::new(
+        cfg,
+        path.map(Path::to_path_buf),
+        GatewayOptions {
+            sink: sink.clone(),
+            metrics: Some(Arc::new(move || render_metrics.render())),
+            extra: None,
+            prepare: None,
+        },
+    )
+    .map_err(|e| print_config_errors(&e))?;
+    start_price_refresh(&gateway, &metrics);
+    Ok(Running { gateway, sink })
+}
+
+fn start_price_refresh(gateway: &Gateway, metrics: &Arc<Metrics>) {
+    let engine = gateway.state.engine.load();
+    let live = gateway.state.shared.prices.clone();
+    match engine.pricing.refresh_interval() {
+        Ok(Some(every)) => {
+            live.spawn_refresh(engine.pricing.clone(), every);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "pricing.refresh is not a duration; the catalog will not refresh")
+        }
+    }
+    // Catalog age as a metric, sampled every few seconds off the request path.
+    let metrics = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            metrics.set_catalog_age_seconds(live.age().as_secs_f64());
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    });
+}
+
+pub async fn serve(path: &Path, listen: Option<String>) -> Result<(), String> {
+    let cfg = load_file(path).map_err(|e| print_config_errors(&e))?;
+    let listen = listen.unwrap_or_else(|| cfg.server.listen.clone());
+    let running = build(cfg, Some(path)).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // One line on stdout so scripts and tests can find an ephemeral port.
+    #[expect(
+        clippy::print_stdout,
+        reason = "the address line is the command's output"
+    )]
+    {
+        println!("switchyard listening on http://{addr}");
+    }
+    tracing::info!(%addr, "serving");
+    let Running { gateway, sink } = running;
+    gateway
+        .serve(listener, switchyard_server::app::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    if !sink.log.flush().await {
+        tracing::warn!(
+            "some request records are still in the spill file; they will be replayed on the next start"
+        );
+    }
+    Ok(())
+}
+
+pub fn check(path: &Path) -> Result<(), String> {
+    let cfg = load_file(path).map_err(|e| print_config_errors(&e))?;
+    // Building also checks what only a build can: provider settings, pricing, keys.
+    let engine = switchyard_engine::Engine::build(
+        cfg,
+        switchyard_engine::Shared::new(),
+        Arc::new(switchyard_engine::runtime::NullSink),
+    )
+    .map_err(|e| print_config_errors(&e))?;
+    #[expect(clippy::print_stdout, reason = "the command's output")]
+    {
+        println!(
+            "{}: ok ({} providers, {} models, {} routes)",
+            path.display(),
+            engine.config.providers.len(),
+            engine.models.len(),
+            engine.routes.len()
+        );
+    }
+    Ok(())
+}
+
+pub fn route(path: &Path, request: &Path) -> Result<(), String> {
+    let cfg = load_file(path).map_err(|e| print_config_errors(&e))?;
+    let engine = switchyard_engine::Engine::build(
+        cfg,
+        switchyard_engine::Shared::new(),
+        Arc::new(switchyard_engine::runtime::NullSink),
+    )
+    .map_err(|e| print_config_errors(&e))?;
+    let body =
+        std::fs::read(request).map_err(|e| format!("cannot read {}: {e}", request.display()))?;
+    let req: switchyard_core::ChatRequest = serde_json::from_slice(&body)
+        .map_err(|e| format!("{}: not a chat request: {e}", request.display()))?;
+    let controls = Controls::parse(
+        &http_headers_none(),
+        req.switchyard.as_ref(),
+        req.provider.as_ref(),
+    )
+    .map_err(|e| e.message)?;
+    let plan = engine.plan(&req, &controls).map_err(|e| e.message)?;
+    let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
+    #[expect(clippy::print_stdout, reason = "the command's output")]
+    {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn http_headers_none() -> http::HeaderMap {
+    http::HeaderMap::new()
+}
+
+pub fn prices_import(from: &str, file: &Path, out: Option<&Path>) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let catalog = match from {
+        "litellm" => switchyard_pricing::import_litellm(&text),
+        _ => switchyard_pricing::import_openrouter(&text),
+    }
+    .map_err(|e| format!("{}: {e}", file.display()))?;
+    let json = catalog.to_json();
+    match out {
+        Some(p) => {
+            std::fs::write(p, json).map_err(|e| format!("cannot write {}: {e}", p.display()))?
+        }
+        None => {
+            #[expect(clippy::print_stdout, reason = "the command's output")]
+            {
+                println!("{json}");
+            }
+        }
+    }
+    eprintln!("imported {} models", catalog.models.len());
+    Ok(())
+}
+
+pub async fn report(path: &Path, since: &str, by: &str, json: bool) -> Result<(), String> {
+    let cfg = load_file(path).map_err(|e| print_config_errors(&e))?;
+    let store_cfg = store_config(&cfg)?;
+    let since =
+        switchyard_observe::report::parse_since(since).map_err(|e| format!("--since: {e}"))?;
+    let group = switchyard_observe::GroupBy::parse(by).ok_or_else(|| {
+        format!("--by: unknown grouping {by:?} (model, route, key, task, provider, cache)")
+    })?;
+    let rows =
+        switchyard_observe::report::report_target(&store_cfg.target(&cfg.base_dir), since, group)
+            .await
+            .map_err(|e| format!("cannot read the request log: {e}"))?;
+    let text = if json {
+        serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?
+    } else {
+        switchyard_observe::report::render_table(&rows, group)
+    };
+    #[expect(clippy::print_stdout, reason = "the command's output")]
+    {
+        println!("{text}");
+    }
+    Ok(())
+}
