@@ -391,25 +391,38 @@ impl TaskClassifier {
     }
 }
 
-/// Rules when they fire, else the embedding classifier. The confidence is the
-/// classifier's probability for the returned task, raised to at least 0.5 when
-/// a rule chose it (rules are measured to be precise; see the example's report),
-/// so it orders decisions but is not a calibrated probability.
-pub fn classify(prompt: &str) -> (Task, f32) {
-    let clf = task_classifier();
-    let emb = static_embedder().embed(prompt);
-    let p = clf.probabilities(&emb);
-    match classify_rules(prompt) {
-        Some(t) => {
-            let pt = clf
-                .tasks()
+/// Below this probability the embedding classifier defers to a firing rule.
+/// Chosen on the training part by macro accuracy (`examples/task_classifier.rs`).
+pub const RULES_OVERRIDE_BELOW: f32 = 0.6;
+
+impl TaskClassifier {
+    /// Combines the classifier with [`classify_rules`]: the classifier decides
+    /// when it is at least [`RULES_OVERRIDE_BELOW`] sure; otherwise a firing
+    /// rule decides. Rules for tasks the classifier was never trained on
+    /// (extraction, creative) always decide, since nothing else can name them.
+    /// The confidence is the classifier's probability of the returned task.
+    pub fn classify_embedded(&self, prompt: &str, embedding: &[f32]) -> (Task, f32) {
+        let p = self.probabilities(embedding);
+        let prob = |t: Task| {
+            self.tasks
                 .iter()
                 .position(|&x| x == t)
-                .map_or(0.0, |i| p[i]);
-            (t, 0.5 + 0.5 * pt)
+                .map_or(0.0, |i| p[i])
+        };
+        let (best, best_p) = self.predict(embedding);
+        match classify_rules(prompt) {
+            Some(rule) if !self.tasks.contains(&rule) || best_p < RULES_OVERRIDE_BELOW => {
+                (rule, prob(rule))
+            }
+            _ => (best, best_p),
         }
-        None => clf.predict(&emb),
     }
+}
+
+/// Task of a prompt and the classifier's probability for it; about as fast as
+/// one static embedding (see `benches/embed.rs`).
+pub fn classify(prompt: &str) -> (Task, f32) {
+    task_classifier().classify_embedded(prompt, &static_embedder().embed(prompt))
 }
 
 #[cfg(test)]
