@@ -10,8 +10,8 @@ use switchyard_core::sse::data_frame;
 
 use crate::config::{ModelConfig, Wire};
 use crate::content::{
-    Finish, PromptBuilder, PromptInfo, Shape, TextOut, ToolOut, answer_tokens, embedding, limit,
-    logprob, tool_call, top_alternatives,
+    Finish, PromptBuilder, PromptInfo, Shape, TextOut, ToolOut, answer_tokens, limit, logprob,
+    tool_call, top_alternatives,
 };
 use crate::http::{
     HandlerResult, Pacing, Piece, Resp, StreamPlan, gemini_bad_key, gemini_error, gemini_invalid,
@@ -37,7 +37,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Proto-JSON accepts both the camelCase and the snake_case name of a field.
-fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
+pub(crate) fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
     v.get(camel)
         .or_else(|| v.get(snake))
         .filter(|x| !x.is_null())
@@ -123,9 +123,9 @@ pub async fn dispatch(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
         }
         "countTokens" => parse(&req, &entry.cfg)
             .map(|g| json_response(StatusCode::OK, &json!({"totalTokens": g.prompt.tokens}))),
-        "embedContent" => embed_one(&req, &entry.cfg)
+        "embedContent" => crate::gemini_embed::embed_one(&req, &entry.cfg)
             .map(|v| json_response(StatusCode::OK, &json!({"embedding": v}))),
-        "batchEmbedContents" => embed_batch(&req, &entry.cfg, model),
+        "batchEmbedContents" => crate::gemini_embed::embed_batch(&req, &entry.cfg, model),
         _ => Err(gemini_error(
             404,
             "NOT_FOUND",
@@ -544,56 +544,6 @@ fn add_logprobs(v: &mut Value, lps: &[(String, f64)], top: u32) {
         v["avgLogprobs"] = json!(lps.iter().map(|(_, l)| l).sum::<f64>() / lps.len() as f64);
     }
     v["logprobsResult"] = json!({"topCandidates": tops, "chosenCandidates": chosen});
-}
-
-fn embed_one(req: &Value, cfg: &ModelConfig) -> Result<Value, Resp> {
-    let Some(dims) = cfg.embedding_dims else {
-        return Err(gemini_invalid(&format!(
-            "models/{} does not support embedContent.",
-            cfg.name
-        )));
-    };
-    let text: String = req
-        .get("content")
-        .and_then(|c| c.get("parts"))
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    if text.is_empty() {
-        return Err(gemini_invalid(
-            "* EmbedContentRequest.content: contents is not specified\n",
-        ));
-    }
-    let dims = field(req, "outputDimensionality", "output_dimensionality")
-        .and_then(Value::as_u64)
-        .map_or(dims as usize, |d| (d as usize).clamp(1, dims as usize));
-    Ok(json!({"values": embedding(&text, dims)}))
-}
-
-fn embed_batch(req: &Value, cfg: &ModelConfig, model: &str) -> Result<Resp, Resp> {
-    let reqs = req
-        .get("requests")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            gemini_invalid("* BatchEmbedContentsRequest.requests: requests is not specified\n")
-        })?;
-    let want = format!("models/{model}");
-    let mut out = Vec::with_capacity(reqs.len());
-    for (i, r) in reqs.iter().enumerate() {
-        if r.get("model").and_then(Value::as_str) != Some(want.as_str()) {
-            return Err(gemini_invalid(&format!(
-                "* BatchEmbedContentsRequest.requests[{i}].model: the model must be {want}, the model of the batch request.\n"
-            )));
-        }
-        out.push(embed_one(r, cfg)?);
-    }
-    Ok(json_response(StatusCode::OK, &json!({"embeddings": out})))
 }
 
 pub fn models(app: &App, parts: &Parts) -> Resp {

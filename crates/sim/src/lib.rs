@@ -94,6 +94,7 @@ pub mod state;
 
 mod anthropic;
 mod gemini;
+mod gemini_embed;
 mod openai;
 mod openai_req;
 mod server;
