@@ -13,7 +13,7 @@ use switchyard_embed::{Embedder, GuardKey, NearDuplicate, classify, static_embed
 
 const SHORT: &str = "How do I reset my password?";
 
-/// About 128 WordPiece tokens of ordinary prose (checked in `long_prompt`).
+/// Exactly 128 WordPiece tokens of ordinary prose.
 fn long_prompt() -> String {
     let s = "The quarterly report shows that revenue grew by twelve percent while operating costs \
              fell, mainly because the company renegotiated its cloud contracts and consolidated \
@@ -21,9 +21,17 @@ fn long_prompt() -> String {
              movements and new regulation in Europe could reduce the margin. Summarize the main \
              drivers of growth and list the risks the board should watch, in plain language for \
              shareholders who are not finance experts, and suggest three questions for the meeting.";
-    let n = static_embedder().tokenizer().encode(s, 10_000).len();
-    assert!((115..=140).contains(&n), "long prompt has {n} tokens");
-    s.to_owned()
+    let tok = static_embedder().tokenizer();
+    let mut out = String::new();
+    for w in s.split_whitespace().cycle() {
+        let next = format!("{out} {w}");
+        if tok.encode(&next, usize::MAX).len() > 128 {
+            break;
+        }
+        out = next;
+    }
+    assert_eq!(tok.encode(&out, usize::MAX).len(), 128);
+    out
 }
 
 fn percentiles(name: &str, f: impl Fn()) {
