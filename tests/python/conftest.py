@@ -73,3 +73,37 @@ def sim(sim_url):
     ctl.reset()
     yield ctl
     ctl.reset()
+
+
+def _gateway_bin() -> str:
+    path = os.environ.get("SWITCHYARD_BIN", str(REPO / "target" / "debug" / "switchyard"))
+    if not os.path.exists(path):
+        pytest.exit(f"switchyard binary not found at {path}: run `cargo build --bin switchyard` "
+                    "or set SWITCHYARD_BIN", returncode=2)
+    return path
+
+
+@pytest.fixture(scope="session")
+def gateway_url(sim_url, tmp_path_factory):
+    """Base URL (http://127.0.0.1:PORT/v1) of `switchyard serve` on the demo config, with
+    every provider pointed at the session's simulator."""
+    cfg_dir = tmp_path_factory.mktemp("gateway")
+    sim_addr = sim_url.removeprefix("http://")
+    text = (REPO / "config" / "demo.toml").read_text().replace("127.0.0.1:4001", sim_addr)
+    cfg = cfg_dir / "switchyard.toml"
+    cfg.write_text(text)
+    proc = subprocess.Popen([_gateway_bin(), "serve", "--config", str(cfg), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        prefix = "switchyard listening on "
+        if not line.startswith(prefix):
+            err = proc.stderr.read() if proc.poll() is not None else ""
+            raise RuntimeError(f"unexpected first line from switchyard: {line!r} {err}")
+        yield line[len(prefix):] + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
