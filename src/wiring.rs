@@ -6,18 +6,25 @@ use std::sync::Arc;
 use switchyard_core::RequestRecord;
 use switchyard_engine::config::{Config, ConfigError, load_file};
 use switchyard_engine::{Controls, RecordSink};
-use switchyard_observe::{Metrics, RequestLog, StoreConfig};
+use switchyard_observe::otlp::TraceExporter;
+use switchyard_observe::ui::{UiState, ui_router};
+use switchyard_observe::{Metrics, RequestLog, StoreConfig, TelemetryConfig};
 use switchyard_server::{Gateway, GatewayOptions};
 
-/// Records go to metrics (atomics) and into the request log's bounded queue; neither waits.
+/// Records go to metrics (atomics), the trace exporter's queue (when configured) and the
+/// request log's bounded queue; none of them waits.
 pub struct ObserveSink {
     pub log: RequestLog,
     pub metrics: Arc<Metrics>,
+    pub traces: Option<TraceExporter>,
 }
 
 impl RecordSink for ObserveSink {
     fn record(&self, rec: RequestRecord) {
         self.metrics.observe(&rec);
+        if let Some(t) = &self.traces {
+            t.export(&rec);
+        }
         self.log.try_log(rec);
     }
 }
@@ -33,11 +40,28 @@ pub fn print_config_errors(errors: &[ConfigError]) -> String {
 fn store_config(cfg: &Config) -> Result<StoreConfig, String> {
     match &cfg.store {
         None => Ok(StoreConfig::default()),
-        Some(v) => serde_path_to_error::deserialize(v.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            format!("store.{path}: {}", e.into_inner())
-        }),
+        Some(v) => {
+            // `enabled` is read by `observe_enabled`, not by the store.
+            let mut v = v.clone();
+            if let Some(t) = v.as_table_mut()
+                && let Some(flag) = t.remove("enabled")
+                && !flag.is_bool()
+            {
+                return Err("store.enabled: expected true or false".into());
+            }
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                format!("store.{path}: {}", e.into_inner())
+            })
+        }
     }
+}
+
+/// `[store] enabled = false` turns the request log and metrics off: records go nowhere. It is
+/// the baseline of the benchmark's logging-on vs logging-off comparison (bench/README.md).
+fn observe_enabled(cfg: &Config) -> bool {
+    let flag = cfg.store.as_ref().and_then(|s| s.get("enabled"));
+    !matches!(flag, Some(toml::Value::Boolean(false)))
 }
 
 /// The running pieces besides the gateway itself.
@@ -48,7 +72,14 @@ pub struct Running {
 
 pub async fn build(cfg: Config, path: Option<&Path>) -> Result<Running, String> {
     let store_cfg = store_config(&cfg)?;
-    let (log, _store) = RequestLog::open(&store_cfg, &cfg.base_dir)
+    let telemetry: TelemetryConfig = match &cfg.telemetry {
+        None => TelemetryConfig::default(),
+        Some(v) => serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            format!("telemetry.{path}: {}", e.into_inner())
+        })?,
+    };
+    let (log, store) = RequestLog::open(&store_cfg, &cfg.base_dir)
         .await
         .map_err(|e| format!("cannot open the request log store: {e}"))?;
     let metrics = Arc::new(Metrics::new());
@@ -56,15 +87,29 @@ pub async fn build(cfg: Config, path: Option<&Path>) -> Result<Running, String> 
     let sink = Arc::new(ObserveSink {
         log,
         metrics: metrics.clone(),
+        traces: TraceExporter::start(&telemetry, reqwest::Client::new()),
     });
     let render_metrics = metrics.clone();
+    let on = observe_enabled(&cfg);
+    let request_sink: Arc<dyn RecordSink> = if on {
+        sink.clone()
+    } else {
+        Arc::new(switchyard_engine::runtime::NullSink)
+    };
+    let render: switchyard_server::state::MetricsRender = Arc::new(move || render_metrics.render());
+    let admin_key = cfg
+        .server
+        .admin_key
+        .as_deref()
+        .and_then(|r| switchyard_engine::config::resolve_secret(r).ok());
+    let ui = ui_router(UiState { store, admin_key });
     let gateway = Gateway::new(
         cfg,
         path.map(Path::to_path_buf),
         GatewayOptions {
-            sink: sink.clone(),
-            metrics: Some(Arc::new(move || render_metrics.render())),
-            extra: None,
+            sink: request_sink,
+            metrics: on.then_some(render),
+            extra: Some(ui),
             prepare: None,
         },
     )
