@@ -46,7 +46,9 @@ browser_env() {
   command -v node >/dev/null 2>&1
 }
 if browser_env; then
-  step "dashboard in headless Chromium" bash tests/browser/run.sh
+  step "dashboard in headless Chromium (seeded log)" bash tests/browser/run.sh
+  step "dashboard in headless Chromium (after a simulator run through the gateway)" \
+    env SWITCHYARD_BIN="$root/target/debug/switchyard" bash tests/browser/gateway.sh
 else
   echo "=== dashboard in headless Chromium: SKIPPED (chromium or node could not be installed)"
 fi
