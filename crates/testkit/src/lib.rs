@@ -63,6 +63,16 @@ impl RecordSink for MemorySink {
     }
 }
 
+/// Records to two sinks.
+struct Tee(Arc<MemorySink>, Arc<dyn RecordSink>);
+
+impl RecordSink for Tee {
+    fn record(&self, rec: RequestRecord) {
+        self.0.record(rec.clone());
+        self.1.record(rec);
+    }
+}
+
 pub struct TestEnv {
     pub sim: SimHandle,
     pub base: String,
@@ -81,16 +91,29 @@ impl TestEnv {
     /// Start `sim` and a gateway on `config_toml`, in which every `127.0.0.1:4001` is
     /// replaced by the simulator's real address.
     pub async fn start(sim: SimConfig, config_toml: &str) -> TestEnv {
+        TestEnv::start_with_sink(sim, config_toml, None).await
+    }
+
+    /// Like `start`, and every record also goes to `extra` (e.g. a real request log).
+    pub async fn start_with_sink(
+        sim: SimConfig,
+        config_toml: &str,
+        extra: Option<Arc<dyn RecordSink>>,
+    ) -> TestEnv {
         let sim = switchyard_sim::spawn(sim).await.expect("simulator starts");
         let text = config_toml.replace(DEMO_SIM_ADDR, &sim.addr.to_string());
         let cfg = switchyard_engine::config::load_str(&text)
             .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
         let records = Arc::new(MemorySink::default());
+        let sink: Arc<dyn RecordSink> = match extra {
+            Some(extra) => Arc::new(Tee(records.clone(), extra)),
+            None => records.clone(),
+        };
         let gateway = Gateway::new(
             cfg,
             None,
             GatewayOptions {
-                sink: records.clone(),
+                sink,
                 metrics: None,
                 extra: None,
                 prepare: None,
