@@ -11,6 +11,8 @@ mod classify;
 mod near_dup;
 mod static_model;
 pub mod tokenizer;
+#[cfg(feature = "transformer")]
+pub mod transformer;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,9 @@ pub enum EmbedError {
     },
     #[error("invalid model file: {0}")]
     Format(String),
+    #[cfg(feature = "transformer")]
+    #[error("transformer: {0}")]
+    Transformer(String),
 }
 
 impl EmbedError {
