@@ -6,6 +6,8 @@
 //! - [`keys`]: key pools (rotation on 429, dead keys on 401/403).
 //! - [`controls`]: per-request controls from headers and body extras.
 //! - [`route`]: resolve `model` to a plan: ordered candidates, exclusions with reasons.
+//! - [`latency`]: live p95 latency per model (decaying window), read by routing.
+//! - [`task`]: the request's task, named by the client or classified from the prompt.
 //! - [`attempt`]: the attempt loop: candidates, keys, failover, backoff, deadline.
 //! - [`cost`]: pricing seam and the bill of a request (all attempts, baseline, saving).
 //! - [`pipeline`]: the request path as one async fn per endpoint: plan -> attempts -> account.
@@ -18,10 +20,12 @@ pub mod controls;
 pub mod cost;
 pub mod error;
 pub mod keys;
+pub mod latency;
 pub mod outstream;
 pub mod pipeline;
 pub mod route;
 pub mod runtime;
+pub mod task;
 
 pub use controls::Controls;
 pub use error::GatewayError;

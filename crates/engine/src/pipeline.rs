@@ -167,6 +167,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        self.note_latency(won.model, &won.attempts, crate::latency::Series::Complete);
         let m = &self.models[won.model];
         let mut resp = won.value;
         let bill = self.bill(m, resp.usage.as_ref(), &mut won.attempts, plan.baseline);
@@ -245,6 +246,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        self.note_latency(won.model, &won.attempts, crate::latency::Series::FirstToken);
         let m = &self.models[won.model];
         let overhead = rctx.started.elapsed().saturating_sub(won.upstream_time);
         let (held, rest) = won.value;

@@ -36,6 +36,8 @@ pub struct Shared {
     pub prices: Arc<LivePrices>,
     /// Key pools by provider name; kept across reloads when the provider's key list is unchanged.
     key_pools: parking_lot::Mutex<HashMap<String, PoolEntry>>,
+    /// Live p95 latency per model name, read by routing.
+    pub latency: crate::latency::LatencyBook,
 }
 
 impl Shared {
@@ -54,6 +56,7 @@ impl Shared {
             http: switchyard_providers::http::shared_client(),
             prices: LivePrices::new(book),
             key_pools: parking_lot::Mutex::new(HashMap::new()),
+            latency: crate::latency::LatencyBook::default(),
         })
     }
 
@@ -100,6 +103,8 @@ pub struct ModelRt {
     pub embedding: bool,
     pub first_byte_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    /// This model's live latency windows (shared across reloads by name).
+    pub latency: Arc<crate::latency::ModelLatency>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +241,7 @@ impl Engine {
                 embedding: m.is_embedding(),
                 first_byte_timeout: pcfg.first_byte_timeout,
                 idle_timeout: pcfg.idle_timeout,
+                latency: shared.latency.tracker(name),
             });
         }
         let mut routes = HashMap::new();

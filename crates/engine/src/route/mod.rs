@@ -1,217 +1,174 @@
-//! Resolve the request's `model` to a plan: the ordered candidates to try, and every model
-//! left out with the reason. Pure and synchronous: no I/O, so it is cheap to run per request
-//! and easy to explain (`POST /v1/route/explain`).
+//! Routing: resolve the request's `model` (a concrete model, an alias or a route) to the
+//! ordered candidates to try, with every model left out and why.
+//!
+//! The decision ([`Engine::decide`]) is pure and synchronous: it reads the config, the
+//! compiled price book, the live latency windows and key health, never does I/O, and per
+//! candidate only does lookups and a few decimal multiplications into preallocated vectors.
+//! Rendering it for people ([`Engine::plan`], `POST /v1/route/explain`, `switchyard route`)
+//! is a separate step that names models and words the reasons.
+//!
+//! - [`request`]: what the request needs (capabilities, prompt tokens), the clock and price context.
+//! - [`resolve`]: names to candidate lists (routes, aliases, OpenRouter `models`).
+//! - [`constraints`]: the per-candidate checks and their typed reasons.
+//! - [`strategies`]: the order of the survivors (cheapest, ordered, weighted, latency, cascade).
+//! - [`explain`]: the serialisable [`Plan`] and the short `x-switchyard-route` reason.
 
+pub mod constraints;
+pub mod explain;
+pub mod request;
+pub mod resolve;
+pub mod strategies;
+#[cfg(test)]
+mod tests;
+
+use rust_decimal::Decimal;
 use serde::Serialize;
-use switchyard_core::{ChatRequest, Content, ContentPart, ResponseFormat};
+use switchyard_core::{ChatRequest, Usd};
+
+pub use constraints::Why;
+pub use explain::{CandidateView, ExclusionView, Plan};
+pub use request::{Needs, RouteCtx, estimate_prompt_tokens};
 
 use crate::controls::Controls;
 use crate::error::GatewayError;
 use crate::runtime::{Engine, Strategy};
+use crate::task::TaskPick;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    /// The route, alias or model name the request resolved through.
+/// One candidate that passed every constraint, with what the strategy ranked it by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// Index into `Engine::models`.
+    pub idx: usize,
+    /// Estimated cost of the whole request on this model; `None` = price unknown.
+    pub estimate: Option<Usd>,
+    /// Quality for the request's task, when the model has a figure.
+    pub quality: Option<f64>,
+    /// Position in the route's own list (for weights and stable ties).
+    pub position: usize,
+    /// Came from OpenRouter's `models: [...]`: a fallback after the route's own candidates.
+    pub fallback: bool,
+}
+
+/// The limits a decision applied, after merging the request's controls with the route's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Limits {
+    pub min_quality: Option<f64>,
+    pub max_cost: Option<Usd>,
+    pub latency_budget_ms: Option<u64>,
+    /// OpenRouter `provider.max_price`, USD per million tokens.
+    pub max_price_prompt: Option<Decimal>,
+    pub max_price_completion: Option<Decimal>,
+    pub needs: Needs,
+    /// Prompt plus the request's `max_tokens`: what the context window must hold.
+    pub context_needed: u64,
+}
+
+/// The routing decision in compact form: indexes and typed reasons, no names.
+#[derive(Debug, Clone)]
+pub struct Decision {
     pub route: String,
-    pub strategy: &'static str,
-    /// Indexes into `Engine::models`, in the order they will be tried.
-    #[serde(skip)]
-    pub candidates: Vec<usize>,
-    /// Names of the candidates, same order (for explanations).
-    pub candidate_names: Vec<String>,
-    pub excluded: Vec<Exclusion>,
-    #[serde(skip)]
-    pub baseline: Option<usize>,
-    /// A short reason, for the `x-switchyard-route` header.
-    pub reason: String,
-    /// Prompt tokens as estimated before dispatch.
+    pub strategy: Strategy,
+    /// OpenRouter `provider.sort` when it replaced the strategy's order.
+    pub sort: Option<strategies::SortBy>,
+    pub task: TaskPick,
     pub prompt_tokens: u64,
+    /// Output tokens the estimates assume.
+    pub output_tokens: u64,
+    /// True when the request set no `max_tokens` and [`request::ASSUMED_OUTPUT_TOKENS`] was used.
+    pub output_assumed: bool,
+    pub limits: Limits,
+    /// Survivors in the order they will be tried.
+    pub ranked: Vec<Scored>,
+    pub excluded: Vec<(usize, Why)>,
+    pub baseline: Option<usize>,
+    /// No candidate has a quality figure for the task, so the floor could not be applied.
+    pub quality_unapplied: bool,
+    /// Every survivor's keys were cooling down, so they were kept as a last resort.
+    pub cooling_kept: bool,
+    /// `provider.allow_fallbacks: false` cut the list to its first candidate.
+    pub fallbacks_cut: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Exclusion {
-    pub model: String,
-    pub reason: String,
-}
-
-/// What the request needs from a model.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Needs {
-    pub tools: bool,
-    pub json_schema: bool,
-    pub vision: bool,
-    pub logprobs: bool,
-}
-
-impl Needs {
-    pub fn of(req: &ChatRequest) -> Needs {
-        let tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
-        let json_schema = matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. }));
-        let vision = req.messages.iter().any(|m| {
-            matches!(&m.content, Some(Content::Parts(parts)) if parts.iter().any(|p| matches!(p, ContentPart::ImageUrl { .. })))
-        });
-        Needs {
-            tools,
-            json_schema,
-            vision,
-            logprobs: req.logprobs == Some(true),
-        }
+impl Decision {
+    pub fn order(&self) -> Vec<usize> {
+        self.ranked.iter().map(|s| s.idx).collect()
     }
-}
-
-/// Prompt tokens before dispatch: ceil(chars/4) plus a few tokens of framing per message,
-/// the rule the simulator and OpenAI's own guidance use for English text.
-pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
-    let mut chars = 0usize;
-    for m in &req.messages {
-        chars += match &m.content {
-            Some(Content::Text(s)) => s.len(),
-            Some(Content::Parts(parts)) => parts
-                .iter()
-                .map(|p| match p {
-                    ContentPart::Text { text } => text.len(),
-                    // Images are billed by tiles; 85 tokens is the low-detail floor.
-                    ContentPart::ImageUrl { .. } => 340,
-                    ContentPart::Other(_) => 0,
-                })
-                .sum(),
-            None => 0,
-        };
-        if let Some(calls) = &m.tool_calls {
-            chars += calls
-                .iter()
-                .map(|c| c.function.name.len() + c.function.arguments.len())
-                .sum::<usize>();
-        }
-    }
-    if let Some(tools) = &req.tools {
-        chars += tools
-            .iter()
-            .map(|t| {
-                t.function.name.len()
-                    + t.function
-                        .parameters
-                        .as_ref()
-                        .map_or(0, |p| p.to_string().len())
-            })
-            .sum::<usize>();
-    }
-    (chars as u64).div_ceil(4) + 4 * req.messages.len() as u64
 }
 
 impl Engine {
-    /// Names in `model` (or in OpenRouter's `models` list) that resolve to concrete models.
-    fn resolve_names(&self, name: &str) -> Option<(String, Strategy, Vec<usize>, Option<usize>)> {
-        let target = self.aliases.get(name).map_or(name, String::as_str);
-        if let Some(r) = self.routes.get(target) {
-            return Some((r.name.clone(), r.strategy, r.candidates.clone(), r.baseline));
-        }
-        self.model_index
-            .get(target)
-            .map(|&i| (target.to_owned(), Strategy::Ordered, vec![i], Some(i)))
+    /// The routing decision for `req`, now. See [`Engine::decide_with`].
+    pub fn decide(&self, req: &ChatRequest, controls: &Controls) -> Result<Decision, GatewayError> {
+        self.decide_with(req, controls, &RouteCtx::for_request(req))
     }
 
-    pub fn plan(&self, req: &ChatRequest, controls: &Controls) -> Result<Plan, GatewayError> {
-        let (route, strategy, mut list, baseline) = self
-            .resolve_names(&req.model)
-            .ok_or_else(|| GatewayError::unknown_model(&req.model))?;
-        // OpenRouter-style ordered fallbacks after the primary.
-        if let Some(extra) = &req.models {
-            for name in extra {
-                let (_, _, more, _) = self
-                    .resolve_names(name)
-                    .ok_or_else(|| GatewayError::unknown_model(name).with_param("models"))?;
-                for m in more {
-                    if !list.contains(&m) {
-                        list.push(m);
-                    }
-                }
-            }
-        }
-        if !controls.allow_fallbacks {
-            list.truncate(1);
-        }
-        if !controls.provider_order.is_empty() {
-            // Stable sort: preferred providers first in the given order, the rest after.
-            let rank = |i: &usize| {
-                controls
-                    .provider_order
-                    .iter()
-                    .position(|p| *p == self.models[*i].provider_name)
-                    .unwrap_or(usize::MAX)
-            };
-            list.sort_by_key(rank);
-        }
-        let needs = Needs::of(req);
-        let prompt_tokens = estimate_prompt_tokens(req);
-        let max_out = u64::from(req.max_output_tokens().unwrap_or(0));
-        let mut candidates = Vec::with_capacity(list.len());
-        let mut excluded = Vec::new();
-        for i in list {
-            let m = &self.models[i];
-            let missing = if m.embedding {
-                Some("chat (this is an embedding model)")
-            } else if needs.tools && !m.caps.tools {
-                Some("tools")
-            } else if needs.json_schema && !m.caps.json_schema {
-                Some("json_schema")
-            } else if needs.vision && !m.caps.vision {
-                Some("vision")
-            } else if needs.logprobs && !m.caps.logprobs {
-                Some("logprobs")
-            } else {
-                None
-            };
-            if let Some(cap) = missing {
-                excluded.push(Exclusion {
-                    model: m.name.clone(),
-                    reason: format!("missing capability: {cap}"),
-                });
-                continue;
-            }
-            if let Some(cw) = m.context_window {
-                if prompt_tokens + max_out > u64::from(cw) {
-                    excluded.push(Exclusion {
-                        model: m.name.clone(),
-                        reason: format!(
-                            "context too small: needs ~{} tokens, has {cw}",
-                            prompt_tokens + max_out
-                        ),
-                    });
-                    continue;
-                }
-            }
-            candidates.push(i);
-        }
-        if candidates.is_empty() {
-            let why: Vec<String> = excluded
-                .iter()
-                .map(|e| format!("{} ({})", e.model, e.reason))
-                .collect();
-            return Err(GatewayError::bad_request(format!(
-                "No model behind `{}` can serve this request: {}",
-                req.model,
-                why.join("; ")
-            ))
-            .with_code("no_candidate")
-            .with_param("model"));
-        }
-        let reason = match strategy {
-            Strategy::Ordered if candidates.len() == 1 => format!("{route}: direct"),
-            s => format!("{route}: {} of {} candidates", s.as_str(), candidates.len()),
+    /// The routing decision at a given clock, price context and seed. Errors only for names
+    /// that resolve to nothing; a decision with no survivors is returned as such (the plan
+    /// turns it into an error that lists every exclusion).
+    pub fn decide_with(
+        &self,
+        req: &ChatRequest,
+        controls: &Controls,
+        ctx: &RouteCtx,
+    ) -> Result<Decision, GatewayError> {
+        let target = self.resolve_request(req)?;
+        let route = target.route;
+        let task = if target.direct && controls.min_quality.is_none() {
+            // A concrete model with no floor: nothing depends on the task but the record.
+            crate::task::named(controls)
+        } else {
+            crate::task::detect(req, controls)
         };
-        Ok(Plan {
-            route,
-            strategy: strategy.as_str(),
-            candidate_names: candidates
-                .iter()
-                .map(|&i| self.models[i].name.clone())
-                .collect(),
-            candidates,
-            excluded,
-            baseline,
-            reason,
+        let prompt_tokens = estimate_prompt_tokens(req);
+        let explicit_out = req.max_output_tokens().map(u64::from);
+        let limits = Limits {
+            min_quality: controls.min_quality.or(route.and_then(|r| r.min_quality)),
+            max_cost: controls.max_cost.or(route.and_then(|r| r.max_cost)),
+            latency_budget_ms: controls
+                .latency_budget
+                .or(route.and_then(|r| r.latency_budget))
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            max_price_prompt: controls.max_price_prompt,
+            max_price_completion: controls.max_price_completion,
+            needs: Needs::of(req),
+            context_needed: prompt_tokens + explicit_out.unwrap_or(0),
+        };
+        let mut d = Decision {
+            route: target.name,
+            strategy: target.strategy,
+            sort: strategies::SortBy::parse(controls.sort.as_deref()),
+            task,
             prompt_tokens,
-        })
+            output_tokens: explicit_out.unwrap_or(request::ASSUMED_OUTPUT_TOKENS),
+            output_assumed: explicit_out.is_none(),
+            limits,
+            ranked: Vec::with_capacity(target.list.len()),
+            excluded: Vec::new(),
+            baseline: target.baseline,
+            quality_unapplied: false,
+            cooling_kept: false,
+            fallbacks_cut: 0,
+        };
+        self.apply_constraints(&mut d, &target.list, req.stream, ctx);
+        self.order_candidates(&mut d, route, controls, req.stream, ctx);
+        Ok(d)
+    }
+
+    /// The decision rendered for the request path and for explanations. An error when no
+    /// candidate survives, naming each exclusion.
+    pub fn plan(&self, req: &ChatRequest, controls: &Controls) -> Result<Plan, GatewayError> {
+        self.plan_with(req, controls, &RouteCtx::for_request(req))
+    }
+
+    pub fn plan_with(
+        &self,
+        req: &ChatRequest,
+        controls: &Controls,
+        ctx: &RouteCtx,
+    ) -> Result<Plan, GatewayError> {
+        let d = self.decide_with(req, controls, ctx)?;
+        if d.ranked.is_empty() {
+            return Err(self.no_candidate_error(&req.model, &d));
+        }
+        Ok(self.render(d, req.stream, ctx))
     }
 }
