@@ -15,6 +15,7 @@
 //! - [`error`]: `GatewayError`, what the client is told.
 
 pub mod attempt;
+pub mod cascade;
 pub mod config;
 pub mod controls;
 pub mod cost;
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod latency;
 pub mod outstream;
 pub mod pipeline;
+pub mod prompt_router;
 pub mod route;
 pub mod runtime;
 pub mod task;

@@ -126,17 +126,23 @@ impl Engine {
         mut req: ChatRequest,
         rctx: RequestCtx,
     ) -> Result<ChatServed, GatewayError> {
-        let plan = match self.plan(&req, &rctx.controls) {
+        let mut plan = match self.plan(&req, &rctx.controls) {
             Ok(p) => p,
             Err(e) => {
                 self.record_rejected(&rctx, "chat", &req.model, &e);
                 return Err(e);
             }
         };
+        self.apply_prompt_router(&req, &rctx.controls, &mut plan);
         let deadline = self.deadline_for(&plan, &rctx.controls, rctx.started);
         let rec = self.base_record(&rctx, "chat", &req.model, &plan.route, req.stream);
         let wants_usage = req.include_usage();
         req.strip_gateway_fields();
+        if plan.strategy == "cascade" {
+            return self
+                .chat_cascade(req, rctx, plan, deadline, rec, wants_usage)
+                .await;
+        }
         if req.stream {
             self.chat_streamed(req, rctx, plan, deadline, rec, wants_usage)
                 .await

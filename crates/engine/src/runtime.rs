@@ -148,6 +148,10 @@ pub struct RouteRt {
     pub max_cost: Option<Usd>,
     pub latency_budget: Option<Duration>,
     pub baseline: Option<usize>,
+    /// Accept gates of a cascade route (`[routes.X.gates]`).
+    pub cascade: Option<Arc<crate::cascade::CascadeRt>>,
+    /// Per-prompt quality router (`[routes.X.router]`).
+    pub prompt_router: Option<Arc<crate::prompt_router::PromptRouterRt>>,
 }
 
 pub struct Engine {
@@ -268,6 +272,12 @@ impl Engine {
                         .baseline
                         .as_ref()
                         .and_then(|b| model_index.get(b).copied()),
+                    cascade: cascade_rt(name, r, &models, &model_index, &mut errors),
+                    prompt_router: r.router.as_ref().and_then(|v| {
+                        crate::prompt_router::PromptRouterRt::build(name, v, &config.base_dir)
+                            .map_err(|e| errors.push(e))
+                            .ok()
+                    }),
                 },
             );
         }
@@ -299,6 +309,24 @@ impl Engine {
     pub fn model(&self, name: &str) -> Option<&ModelRt> {
         self.model_index.get(name).map(|&i| &self.models[i])
     }
+}
+
+/// Gates of a cascade route over its resolved tiers; None for other strategies.
+fn cascade_rt(
+    name: &str,
+    r: &crate::config::RouteConfig,
+    models: &[ModelRt],
+    index: &HashMap<String, usize>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Arc<crate::cascade::CascadeRt>> {
+    if r.strategy != "cascade" {
+        return None;
+    }
+    let tiers: Vec<usize> = r.tiers.iter().filter_map(|m| index.get(m).copied()).collect();
+    crate::cascade::CascadeRt::build(name, r.gates.as_ref(), &tiers, models)
+        .map(Arc::new)
+        .map_err(|e| errors.push(e))
+        .ok()
 }
 
 /// Parse `[pricing]` and compile the price book it describes (bundled catalog, file, or the

@@ -141,7 +141,9 @@ async fn env() -> TestEnv {
 /// The served model, the attempts header and the JSON body of one request.
 async fn call(env: &TestEnv, body: &Value) -> (String, String, String, Value) {
     let r = env.chat(body).await;
-    assert_eq!(r.status(), 200);
+    if r.status() != 200 {
+        panic!("{}: {}", r.status(), r.text().await.unwrap());
+    }
     let h = r.headers().clone();
     let s = |k: &str| {
         h.get(k)
@@ -231,6 +233,7 @@ async fn each_local_gate_escalates() {
 
     // A truncated JSON answer: invalid JSON (the length gate is off on this route).
     let mut js = ask("json");
+    js["messages"][0]["content"] = json!("Answer in json: name the signal colours");
     js["response_format"] = json!({"type": "json_object"});
     js["max_tokens"] = json!(4);
     let (m, a, _, _) = call(&env, &js).await;
@@ -242,6 +245,7 @@ async fn each_local_gate_escalates() {
     assert_eq!(m, "openai/gpt-4o-mini");
     // A schema answer that is cut short does not conform.
     let mut sc = ask("json");
+    sc["messages"][0]["content"] = json!("Answer in json: name the signal colours");
     sc["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "c", "schema": {"type": "object", "required": ["colour"], "properties": {"colour": {"type": "string"}}}}});
     let (m, _, _, body) = call(&env, &sc).await;
     assert_eq!(m, "openai/gpt-4o-mini", "{body}");

@@ -174,6 +174,9 @@ pub struct RouteConfig {
     /// Cascade accept gates, parsed by the cascade.
     #[serde(default)]
     pub gates: Option<toml::Value>,
+    /// Per-prompt quality router (`index`, `mode`, `k`, `watch`), parsed by `prompt_router`.
+    #[serde(default)]
+    pub router: Option<toml::Value>,
     /// Retry settings (attempts per candidate, backoff), parsed by the reliability layer.
     #[serde(default)]
     pub retry: Option<toml::Value>,
