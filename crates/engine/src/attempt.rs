@@ -1,6 +1,27 @@
-//! The attempt loop shared by every endpoint: walk the plan's candidates, pick a key, call,
-//! and on failure decide between failing over, retrying after a backoff, or giving up. The
-//! decision reads only the error's classification, never the provider's name.
+//! The attempt loop shared by every endpoint: walk the plan's candidates, pick a key whose
+//! deployment's circuit breaker admits a call, call under the attempt's time limit, and on
+//! failure decide between failing over, retrying after a backoff, or giving up. The decision
+//! reads only the error's classification, never the provider's name.
+//!
+//! Rules, in the order they apply to each candidate:
+//! 1. **Deadline**: the request's latency budget is one deadline for all attempts. A fallback
+//!    (anything after the first call) starts only if the time left covers the candidate's
+//!    measured p95 (first content when streaming, whole answer otherwise; routing's
+//!    [`crate::latency`] windows), or
+//!    [`MIN_ATTEMPT_BUDGET`] when it has no measurements. Each call is cut at
+//!    `min(time-to-first-token limit, time left)`; the stream's idle timeout rides in `CallCtx`.
+//! 2. **Cost ceiling**: money already spent by earlier attempts (hedge losers are billed their
+//!    prompt) plus the candidate's worst case (prompt + `max_tokens`, or
+//!    [`ASSUMED_OUTPUT_TOKENS`]) must stay within the ceiling; else it is skipped and the
+//!    client is told, in `x-switchyard-attempts` (`model:skipped:cost-ceiling`), in
+//!    `usage.cost_details`, and in the error message if nothing else answered.
+//! 3. **Breaker and keys**: a deployment (provider + model + key) whose breaker is open is not
+//!    called (`skipped:breaker-open`); dead and cooling keys are not used.
+//! 4. **Outcome**: success wins; a client error stops; a context overflow moves to a larger
+//!    window; anything retryable fails over, and a second pass (after full-jitter backoff or
+//!    the upstream's retry-after, if it fits the deadline) retries what failed retryably.
+//! 5. **Hedging** (per route, off by default): see [`crate::hedge`]; the first call gets a
+//!    rival after the primary's p95 time to first token, and the first to answer wins.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -8,7 +29,9 @@ use std::time::{Duration, Instant};
 use switchyard_core::{AttemptRecord, CallCtx, ErrorKind, ProviderError, Usd};
 
 use crate::error::GatewayError;
+use crate::health::{Permit, deployment_id, health_outcome};
 use crate::keys::KeysExhausted;
+use crate::latency::Series;
 use crate::runtime::{Engine, ModelRt};
 
 /// What one successful attempt produced.
@@ -16,171 +39,584 @@ pub struct Won<T> {
     pub value: T,
     pub model: usize,
     pub attempts: Vec<AttemptRecord>,
-    /// Time spent waiting on upstreams, summed over attempts (for the overhead figure).
+    /// Time spent waiting on upstreams (wall clock, hedges counted once), for the overhead figure.
     pub upstream_time: Duration,
+    /// The winning deployment (`provider:model:keyN`), to report a failure found later.
+    pub deployment: String,
 }
 
+/// The request-level inputs of the loop.
+#[derive(Debug, Clone)]
+pub struct AttemptSpec<'a> {
+    pub candidates: &'a [usize],
+    pub deadline: Instant,
+    pub request_id: &'a str,
+    /// Streams are won at the first content chunk, JSON answers when complete.
+    pub stream: bool,
+    /// Route name, for its retry and hedging policy ("" = defaults).
+    pub route: &'a str,
+    /// USD ceiling for the whole request, all attempts included.
+    pub max_cost: Option<Usd>,
+    pub prompt_tokens: u64,
+    pub max_output_tokens: Option<u64>,
+}
+
+impl<'a> AttemptSpec<'a> {
+    /// The spec of a routed request: the plan's order, ceiling and token estimates.
+    pub fn of(
+        plan: &'a crate::route::Plan,
+        deadline: Instant,
+        request_id: &'a str,
+        stream: bool,
+    ) -> AttemptSpec<'a> {
+        AttemptSpec {
+            candidates: &plan.candidates,
+            deadline,
+            request_id,
+            stream,
+            route: &plan.route,
+            max_cost: plan.limits.max_cost,
+            prompt_tokens: plan.prompt_tokens,
+            max_output_tokens: Some(plan.output_tokens),
+        }
+    }
+}
+
+/// Time to first content (streams) allowed per attempt when the provider sets none.
+pub const DEFAULT_TTFT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time for a whole JSON answer per attempt when the provider sets no `first_byte_timeout`.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest silence between stream chunks when the provider sets no `idle_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A fallback without latency measurements starts only with at least this much budget left.
+pub const MIN_ATTEMPT_BUDGET: Duration = Duration::from_millis(250);
+/// Output tokens assumed for the worst case when the request sets no `max_tokens` (the same
+/// assumption routing makes).
+pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
+
 /// What happens after an error.
-enum Next {
-    /// Try the next candidate (or the same one again after a backoff on a later pass).
+pub(crate) enum Next {
     Failover,
-    /// Only candidates with a larger context window can succeed.
     LargerContext,
-    /// The client's own error: no other candidate would do better.
     Stop,
 }
 
-fn next_step(e: &ProviderError) -> Next {
+pub(crate) fn next_step(e: &ProviderError) -> Next {
     match e.kind {
-        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered => Next::Stop,
+        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered | ErrorKind::Unsupported => {
+            Next::Stop
+        }
         ErrorKind::ContextLengthExceeded => Next::LargerContext,
         _ => Next::Failover,
     }
 }
 
-/// Full-jitter exponential backoff, 0.5 s doubling up to 8 s, as the official SDKs do.
-fn backoff(pass: u32) -> Duration {
-    let base = 0.5f64 * f64::from(1u32 << pass.min(4));
-    Duration::from_secs_f64(base.min(8.0) * (0.5 + fastrand::f64() * 0.5))
+/// One candidate, cleared to be called.
+pub(crate) struct Ready {
+    pub(crate) idx: usize,
+    key: Option<usize>,
+    pub(crate) permit: Permit,
+    deployment: String,
+    pub(crate) ctx: CallCtx,
+    pub(crate) limit: Duration,
+    /// The limit is the request's deadline, not the attempt's own timeout: a timeout then says
+    /// nothing about the deployment's health.
+    limit_is_deadline: bool,
+    pub(crate) estimate: Option<Usd>,
 }
 
-/// How many passes over the candidate list a request may make (1 = each candidate once).
-const MAX_PASSES: u32 = 2;
+/// Loop state for one request.
+#[derive(Default)]
+pub(crate) struct St {
+    pub(crate) attempts: Vec<AttemptRecord>,
+    calls: usize,
+    upstream_time: Duration,
+    last: Option<(ProviderError, usize)>,
+    /// The last error came from a skip, not a call: a real error replaces it.
+    last_is_skip: bool,
+    min_context: Option<u32>,
+    pub(crate) spent: Usd,
+    pub(crate) spent_unknown: bool,
+    notes: Vec<String>,
+    retry_next: Vec<usize>,
+    budget_out: bool,
+}
+
+pub(crate) enum Settled<T> {
+    Won(Won<T>),
+    Stop(GatewayError),
+    Next,
+}
+
+pub(crate) type Outcome<T> = (Result<T, ProviderError>, Duration);
+
+async fn timed<T>(
+    fut: impl Future<Output = Result<T, ProviderError>>,
+    limit: Duration,
+    on_timeout: String,
+) -> Outcome<T> {
+    let t0 = Instant::now();
+    let r = match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::new(ErrorKind::Timeout, on_timeout)),
+    };
+    (r, t0.elapsed())
+}
 
 impl Engine {
-    /// Run `call` against the candidates until one succeeds. `call` gets the model and a ready
-    /// `CallCtx` and returns the value plus the usage it consumed (for billing failed attempts
-    /// that still used tokens, e.g. a stream cut after some output).
+    /// The loop with default policies, no ceiling and JSON semantics (kept for callers that
+    /// have no plan, e.g. embeddings and cascades).
     pub async fn run_attempts<T, F, Fut>(
         &self,
         candidates: &[usize],
         deadline: Instant,
         request_id: &str,
+        call: F,
+    ) -> Result<Won<T>, GatewayError>
+    where
+        F: FnMut(usize, CallCtx) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let spec = AttemptSpec {
+            candidates,
+            deadline,
+            request_id,
+            stream: false,
+            route: "",
+            max_cost: None,
+            prompt_tokens: 0,
+            max_output_tokens: None,
+        };
+        self.run_spec(&spec, call).await
+    }
+
+    /// Run `call` against the candidates until one succeeds. `call` gets the model and a ready
+    /// `CallCtx`; for streams it must resolve at the first content chunk.
+    pub async fn run_spec<T, F, Fut>(
+        &self,
+        spec: &AttemptSpec<'_>,
         mut call: F,
     ) -> Result<Won<T>, GatewayError>
     where
         F: FnMut(usize, CallCtx) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let mut attempts = Vec::new();
-        let mut upstream_time = Duration::ZERO;
-        let mut last: Option<(ProviderError, usize)> = None;
-        let mut min_context: Option<u32> = None;
-        for pass in 0..MAX_PASSES {
+        let policies = self.shared.health.policies();
+        let rp = policies.route(spec.route);
+        let mut st = St::default();
+        let mut list: Vec<usize> = spec.candidates.to_vec();
+        for pass in 0..rp.retry.passes.max(1) {
             if pass > 0 {
-                // Only worth a second pass when the last failure was transient.
-                let Some((e, _)) = &last else { break };
-                if !e.retryable {
+                if st.retry_next.is_empty() {
                     break;
                 }
-                let wait = e.retry_after.unwrap_or_else(|| backoff(pass - 1));
-                if Instant::now() + wait >= deadline {
+                list = std::mem::take(&mut st.retry_next);
+                let wait = match st.last.as_ref().and_then(|(e, _)| e.retry_after) {
+                    Some(ra) if ra > rp.retry.max_retry_after => break,
+                    Some(ra) => ra,
+                    None => rp.retry.backoff(pass),
+                };
+                if Instant::now() + wait + MIN_ATTEMPT_BUDGET >= spec.deadline {
                     break;
                 }
                 tokio::time::sleep(wait).await;
             }
-            for &idx in candidates {
-                let m = &self.models[idx];
-                if let Some(need) = min_context {
-                    if m.context_window.is_some_and(|cw| cw <= need) {
-                        continue;
+            let mut pos = 0;
+            while pos < list.len() {
+                let idx = list[pos];
+                pos += 1;
+                if Instant::now() >= spec.deadline {
+                    st.budget_out = true;
+                    return Err(self.final_error(st));
+                }
+                let Some(ready) = self.ready(spec, &mut st, idx, Usd::ZERO) else {
+                    continue;
+                };
+                let hedge = (st.calls == 0)
+                    .then(|| rp.hedge.as_ref())
+                    .flatten()
+                    .and_then(|h| self.hedge_delay(h, &self.models[idx], spec.stream))
+                    .filter(|d| *d < ready.limit);
+                st.calls += 1;
+                let started = Instant::now();
+                let fut = timed(
+                    call(idx, ready.ctx.clone()),
+                    ready.limit,
+                    timeout_msg(&ready),
+                );
+                let settled = match hedge {
+                    None => {
+                        let out = fut.await;
+                        st.upstream_time += started.elapsed();
+                        self.settle(spec, &mut st, ready, out)
                     }
-                }
-                if Instant::now() >= deadline {
-                    return Err(deadline_error(attempts));
-                }
-                let (key_idx, key) = match m.keys.pick() {
-                    Ok(Some((i, k))) => (Some(i), Some(k)),
-                    Ok(None) => (None, None),
-                    Err(ex) => {
-                        let (outcome, err) = keys_exhausted(m, ex);
-                        attempts.push(attempt(m, outcome, Duration::ZERO));
-                        last = Some((err, idx));
-                        continue;
+                    Some(delay) => {
+                        let mut a = std::pin::pin!(fut);
+                        let early = tokio::select! {
+                            out = &mut a => Some(out),
+                            () = tokio::time::sleep(delay) => None,
+                        };
+                        let rival = match early {
+                            Some(_) => None,
+                            None => self.pick_rival(spec, &mut st, &mut list, pos, ready.estimate),
+                        };
+                        let s = match (early, rival) {
+                            (Some(out), _) => self.settle(spec, &mut st, ready, out),
+                            (None, None) => {
+                                let out = a.await;
+                                self.settle(spec, &mut st, ready, out)
+                            }
+                            (None, Some(r)) => {
+                                st.calls += 1;
+                                let rival_start = Instant::now();
+                                let b = timed(call(r.idx, r.ctx.clone()), r.limit, timeout_msg(&r));
+                                let b = std::pin::pin!(b);
+                                self.race(spec, &mut st, (ready, started, a), (r, rival_start, b))
+                                    .await
+                            }
+                        };
+                        st.upstream_time += started.elapsed();
+                        s
                     }
                 };
-                let ctx = CallCtx {
-                    upstream_model: m.upstream.clone(),
-                    api_key: key,
-                    deadline: Some(deadline),
-                    first_byte_timeout: m.first_byte_timeout,
-                    idle_timeout: m.idle_timeout,
-                    request_id: request_id.to_owned(),
-                };
-                let t0 = Instant::now();
-                let result = call(idx, ctx).await;
-                let took = t0.elapsed();
-                upstream_time += took;
-                match result {
-                    Ok(value) => {
-                        attempts.push(attempt(m, "ok".to_owned(), took));
-                        return Ok(Won {
-                            value,
-                            model: idx,
-                            attempts,
-                            upstream_time,
-                        });
-                    }
-                    Err(e) => {
-                        let outcome = e
-                            .status
-                            .map_or_else(|| e.kind.as_str().to_owned(), |s| s.to_string());
-                        attempts.push(attempt(m, outcome, took));
-                        if let Some(k) = key_idx {
-                            match e.kind {
-                                ErrorKind::Auth => m.keys.mark_dead(k),
-                                ErrorKind::RateLimited => m
-                                    .keys
-                                    .cool_down(k, e.retry_after.unwrap_or(Duration::from_secs(1))),
-                                _ => {}
-                            }
-                        }
-                        tracing::debug!(model = %m.name, error = %e, "attempt failed");
-                        match next_step(&e) {
-                            Next::Stop => {
-                                let mut g = GatewayError::from_provider(&e, &m.name);
-                                g.attempts = attempts;
-                                return Err(g);
-                            }
-                            Next::LargerContext => {
-                                min_context =
-                                    Some(min_context.map_or(m.context_window.unwrap_or(0), |c| {
-                                        c.max(m.context_window.unwrap_or(0))
-                                    }));
-                            }
-                            Next::Failover => {}
-                        }
-                        last = Some((e, idx));
-                    }
+                match settled {
+                    Settled::Won(w) => return Ok(w),
+                    Settled::Stop(e) => return Err(e),
+                    Settled::Next => {}
                 }
             }
-            if min_context.is_some() {
+            if st.min_context.is_some() {
                 break; // a context overflow is not transient: a second pass cannot help
             }
         }
-        let mut g = match &last {
-            Some((e, idx)) => GatewayError::from_provider(e, &self.models[*idx].name),
-            None => GatewayError::new(
-                503,
-                "api_error",
-                "no_candidate",
-                "No candidate could be tried for this request.",
-            ),
+        Err(self.final_error(st))
+    }
+
+    /// Check deadline, ceiling, breaker and keys for `idx`; a skip is recorded with its reason.
+    /// `reserved` is money promised to a call still running (the hedged primary).
+    pub(crate) fn ready(
+        &self,
+        spec: &AttemptSpec<'_>,
+        st: &mut St,
+        idx: usize,
+        reserved: Usd,
+    ) -> Option<Ready> {
+        let m = &self.models[idx];
+        if let Some(need) = st.min_context {
+            if m.context_window.is_some_and(|cw| cw <= need) {
+                return None;
+            }
+        }
+        let remaining = spec.deadline.saturating_duration_since(Instant::now());
+        if st.calls > 0 {
+            let measured = m
+                .latency
+                .lower_bound(series(spec.stream), Instant::now())
+                .map(|f| Duration::from_secs_f64(f.p95_ms / 1000.0));
+            let needed = measured.unwrap_or(MIN_ATTEMPT_BUDGET);
+            if remaining < needed {
+                st.budget_out = true;
+                let why = format!(
+                    "{} skipped: {} ms of the latency budget left, it needs about {} ms{}",
+                    m.name,
+                    remaining.as_millis(),
+                    needed.as_millis(),
+                    if measured.is_some() {
+                        " (measured p95)"
+                    } else {
+                        " (minimum)"
+                    }
+                );
+                self.skip(st, idx, "deadline", why, ErrorKind::Timeout, None);
+                return None;
+            }
+        }
+        let estimate = self.worst_case(spec, m);
+        if let Some(ceiling) = spec.max_cost {
+            let over = match estimate {
+                None => Some("its price is unknown, so its cost cannot be bounded".to_owned()),
+                Some(e) if st.spent_unknown || st.spent + reserved + e > ceiling => Some(format!(
+                    "it could cost up to ${e} on top of ${} already committed, over the request's ceiling of ${ceiling}",
+                    st.spent + reserved
+                )),
+                Some(_) => None,
+            };
+            if let Some(why) = over {
+                let msg = format!("{} skipped: {why}", m.name);
+                self.skip(
+                    st,
+                    idx,
+                    "cost-ceiling",
+                    msg,
+                    ErrorKind::InvalidRequest,
+                    None,
+                );
+                return None;
+            }
+        }
+        let health = &self.shared.health;
+        let prov = &m.provider_name;
+        let (key, secret, permit, deployment) = if m.keys.is_empty() {
+            let id = deployment_id(prov, &m.name, None);
+            match health.admit(&id) {
+                Some(p) => (None, None, p, id),
+                None => {
+                    let ra = health.reopens_in(&id);
+                    self.skip_breaker(st, idx, ra);
+                    return None;
+                }
+            }
+        } else {
+            let picked = m
+                .keys
+                .pick_with(|k| health.admit(&deployment_id(prov, &m.name, Some(k))));
+            match picked {
+                Ok(Some((k, s, p))) => (Some(k), Some(s), p, deployment_id(prov, &m.name, Some(k))),
+                Ok(None) => return None, // keyless handled above
+                Err(KeysExhausted::BreakersOpen) => {
+                    let ra = (0..m.keys.len())
+                        .filter_map(|k| health.reopens_in(&deployment_id(prov, &m.name, Some(k))))
+                        .min();
+                    self.skip_breaker(st, idx, ra);
+                    return None;
+                }
+                Err(ex) => {
+                    let (outcome, err) = keys_exhausted(m, ex);
+                    st.notes.push(format!("{}: {}", m.name, err.message));
+                    st.attempts.push(attempt(m, outcome, Duration::ZERO));
+                    if err.retryable {
+                        st.retry_next.push(idx);
+                    }
+                    if st.last.is_none() || st.last_is_skip {
+                        st.last = Some((err, idx));
+                        st.last_is_skip = true;
+                    }
+                    return None;
+                }
+            }
         };
-        if Instant::now() >= deadline
-            && last
+        let own = m.first_byte_timeout.unwrap_or(if spec.stream {
+            DEFAULT_TTFT_TIMEOUT
+        } else {
+            DEFAULT_ANSWER_TIMEOUT
+        });
+        let limit = own.min(remaining);
+        Some(Ready {
+            idx,
+            key,
+            permit,
+            deployment,
+            ctx: CallCtx {
+                upstream_model: m.upstream.clone(),
+                api_key: secret,
+                deadline: Some(spec.deadline),
+                first_byte_timeout: Some(limit),
+                idle_timeout: Some(m.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)),
+                request_id: spec.request_id.to_owned(),
+            },
+            limit,
+            limit_is_deadline: remaining <= own,
+            estimate,
+        })
+    }
+
+    /// Worst-case cost of the request on `m`: prompt plus `max_tokens` (or the assumption).
+    fn worst_case(&self, spec: &AttemptSpec<'_>, m: &ModelRt) -> Option<Usd> {
+        let out = spec.max_output_tokens.unwrap_or(ASSUMED_OUTPUT_TOKENS);
+        let out = m.max_output.map_or(out, |mx| out.min(u64::from(mx)));
+        self.prices.estimate(&m.price_id, spec.prompt_tokens, out)
+    }
+
+    fn skip(
+        &self,
+        st: &mut St,
+        idx: usize,
+        what: &str,
+        why: String,
+        kind: ErrorKind,
+        retry_after: Option<Duration>,
+    ) {
+        let m = &self.models[idx];
+        st.attempts
+            .push(attempt(m, format!("skipped:{what}"), Duration::ZERO));
+        if st.last.is_none() || st.last_is_skip {
+            let e = ProviderError::new(kind, why.clone())
+                .with_code(what.replace('-', "_"))
+                .with_retry_after(retry_after);
+            st.last = Some((e, idx));
+            st.last_is_skip = true;
+        }
+        st.notes.push(why);
+    }
+
+    fn skip_breaker(&self, st: &mut St, idx: usize, reopens: Option<Duration>) {
+        let m = &self.models[idx];
+        let why = format!(
+            "{} skipped: its circuit breaker is open after repeated failures (next probe in {} ms)",
+            m.name,
+            reopens.unwrap_or_default().as_millis()
+        );
+        self.skip(st, idx, "breaker-open", why, ErrorKind::Overloaded, reopens);
+    }
+
+    /// Record a finished call and decide what comes next.
+    pub(crate) fn settle<T>(
+        &self,
+        _spec: &AttemptSpec<'_>,
+        st: &mut St,
+        r: Ready,
+        out: Outcome<T>,
+    ) -> Settled<T> {
+        let m = &self.models[r.idx];
+        let (result, took) = out;
+        let health = &self.shared.health;
+        match result {
+            Ok(value) => {
+                st.attempts.push(attempt(m, "ok".to_owned(), took));
+                health.report(r.permit, Some(true));
+                Settled::Won(Won {
+                    value,
+                    model: r.idx,
+                    attempts: std::mem::take(&mut st.attempts),
+                    upstream_time: st.upstream_time,
+                    deployment: r.deployment,
+                })
+            }
+            Err(e) => {
+                let outcome = e
+                    .status
+                    .map_or_else(|| e.kind.as_str().to_owned(), |s| s.to_string());
+                st.attempts.push(attempt(m, outcome, took));
+                if let Some(k) = r.key {
+                    match e.kind {
+                        ErrorKind::Auth => m.keys.mark_dead(k),
+                        ErrorKind::RateLimited => m
+                            .keys
+                            .cool_down(k, e.retry_after.unwrap_or(Duration::from_secs(1))),
+                        _ => {}
+                    }
+                }
+                let deadline_cut = e.kind == ErrorKind::Timeout && r.limit_is_deadline;
+                if deadline_cut {
+                    st.budget_out = true;
+                }
+                health.report(
+                    r.permit,
+                    if deadline_cut {
+                        None
+                    } else {
+                        health_outcome(e.kind)
+                    },
+                );
+                tracing::debug!(model = %m.name, error = %e, "attempt failed");
+                match next_step(&e) {
+                    Next::Stop => {
+                        let mut g = GatewayError::from_provider(&e, &m.name);
+                        g.attempts = std::mem::take(&mut st.attempts);
+                        return Settled::Stop(g);
+                    }
+                    Next::LargerContext => {
+                        let cw = m.context_window.unwrap_or(0);
+                        st.min_context = Some(st.min_context.map_or(cw, |c| c.max(cw)));
+                    }
+                    Next::Failover => {
+                        if e.retryable {
+                            st.retry_next.push(r.idx);
+                        }
+                    }
+                }
+                st.last = Some((e, r.idx));
+                st.last_is_skip = false;
+                Settled::Next
+            }
+        }
+    }
+
+    /// The error after every candidate failed or was skipped.
+    fn final_error(&self, mut st: St) -> GatewayError {
+        let attempts = std::mem::take(&mut st.attempts);
+        let mut g = if st.budget_out
+            && st
+                .last
                 .as_ref()
-                .is_some_and(|(e, _)| e.kind == ErrorKind::Timeout)
+                .is_none_or(|(e, _)| e.kind == ErrorKind::Timeout)
         {
-            g = deadline_error(Vec::new());
+            GatewayError::deadline(&tried(&attempts))
+        } else {
+            match &st.last {
+                Some((e, idx)) => {
+                    let name = &self.models[*idx].name;
+                    let mut g = GatewayError::from_provider(e, name);
+                    match e.code.as_deref() {
+                        Some("keys_exhausted") => {
+                            g.class = "keys_exhausted";
+                            g.code = Some("keys_exhausted".to_owned());
+                            g.message = e.message.clone();
+                        }
+                        Some("cost_ceiling") => {
+                            g = GatewayError::new(
+                                400,
+                                "invalid_request_error",
+                                "cost_ceiling",
+                                "No candidate fits the request's cost ceiling.",
+                            )
+                            .with_code("cost_ceiling")
+                            .with_param("max_cost");
+                        }
+                        Some("breaker_open") => {
+                            g = GatewayError::new(
+                                503,
+                                "overloaded_error",
+                                "breaker_open",
+                                "Every candidate is temporarily removed from routing by its circuit breaker.",
+                            )
+                            .with_code("breaker_open");
+                            g.retry_after = e.retry_after;
+                        }
+                        _ => {}
+                    }
+                    g
+                }
+                None => GatewayError::new(
+                    503,
+                    "api_error",
+                    "no_candidate",
+                    "No candidate could be tried for this request.",
+                ),
+            }
+        };
+        if !st.notes.is_empty() {
+            g.message = format!("{} Also: {}.", g.message, st.notes.join("; "));
         }
         g.attempts = attempts;
-        Err(g)
+        g
     }
 }
 
-fn deadline_error(attempts: Vec<AttemptRecord>) -> GatewayError {
-    let tried = if attempts.is_empty() {
+pub(crate) fn series(stream: bool) -> Series {
+    if stream {
+        Series::FirstToken
+    } else {
+        Series::Complete
+    }
+}
+
+fn timeout_msg(r: &Ready) -> String {
+    if r.limit_is_deadline {
+        format!(
+            "the request's latency budget ran out after {} ms with no answer",
+            r.limit.as_millis()
+        )
+    } else {
+        format!(
+            "no first token within {} ms (attempt timeout)",
+            r.limit.as_millis()
+        )
+    }
+}
+
+fn tried(attempts: &[AttemptRecord]) -> String {
+    if attempts.is_empty() {
         "nothing".to_owned()
     } else {
         attempts
@@ -188,13 +624,10 @@ fn deadline_error(attempts: Vec<AttemptRecord>) -> GatewayError {
             .map(|a| format!("{}:{}", a.model, a.outcome))
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    let mut g = GatewayError::deadline(&tried);
-    g.attempts = attempts;
-    g
+    }
 }
 
-fn attempt(m: &ModelRt, outcome: String, took: Duration) -> AttemptRecord {
+pub(crate) fn attempt(m: &ModelRt, outcome: String, took: Duration) -> AttemptRecord {
     AttemptRecord {
         model: m.name.clone(),
         provider: m.provider_name.clone(),
@@ -206,14 +639,6 @@ fn attempt(m: &ModelRt, outcome: String, took: Duration) -> AttemptRecord {
 
 fn keys_exhausted(m: &ModelRt, ex: KeysExhausted) -> (String, ProviderError) {
     match ex {
-        KeysExhausted::AllDead => (
-            "skipped:keys-dead".to_owned(),
-            ProviderError::new(
-                ErrorKind::Auth,
-                format!("every API key of provider `{}` was rejected by the upstream (401/403); fix the key pool and reload", m.provider_name),
-            )
-            .with_code("keys_exhausted"),
-        ),
         KeysExhausted::AllCooling(d) => (
             "skipped:keys-cooling".to_owned(),
             ProviderError::new(
@@ -222,6 +647,15 @@ fn keys_exhausted(m: &ModelRt, ex: KeysExhausted) -> (String, ProviderError) {
             )
             .with_code("keys_exhausted")
             .with_retry_after(Some(d)),
+        ),
+        KeysExhausted::AllDead | KeysExhausted::BreakersOpen => (
+            "skipped:keys-dead".to_owned(),
+            ProviderError::new(
+                ErrorKind::Auth,
+                format!("every API key of provider `{}` was rejected by the upstream (401/403); fix the key pool and reload", m.provider_name),
+            )
+            .with_code("keys_exhausted")
+            .retryable(false),
         ),
     }
 }

@@ -30,6 +30,8 @@ pub enum KeysExhausted {
     AllDead,
     /// Every live key is cooling down after a 429; the soonest is usable after this long.
     AllCooling(Duration),
+    /// Live keys exist but the circuit breaker of each one's deployment is open.
+    BreakersOpen,
 }
 
 impl KeyPool {
@@ -62,6 +64,17 @@ impl KeyPool {
 
     /// Round-robin over usable keys. `Ok(None)` for a keyless provider.
     pub fn pick(&self) -> Result<Option<(usize, Secret)>, KeysExhausted> {
+        self.pick_with(|_| Some(()))
+            .map(|o| o.map(|(i, s, ())| (i, s)))
+    }
+
+    /// Round-robin over usable keys that `admit` also accepts (the deployment's circuit
+    /// breaker); `admit` is called only for live, rested keys, at most once each, and its
+    /// token is returned with the key. `Ok(None)` for a keyless provider.
+    pub fn pick_with<P>(
+        &self,
+        mut admit: impl FnMut(usize) -> Option<P>,
+    ) -> Result<Option<(usize, Secret, P)>, KeysExhausted> {
         if self.keys.is_empty() {
             return Ok(None);
         }
@@ -69,6 +82,7 @@ impl KeyPool {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.keys.len();
         let mut soonest: Option<u64> = None;
+        let mut refused = false;
         for i in 0..n {
             let idx = (start + i) % n;
             let k = &self.keys[idx];
@@ -80,12 +94,16 @@ impl KeyPool {
                 soonest = Some(soonest.map_or(until, |s| s.min(until)));
                 continue;
             }
-            return Ok(Some((idx, k.secret.clone())));
+            match admit(idx) {
+                Some(p) => return Ok(Some((idx, k.secret.clone(), p))),
+                None => refused = true,
+            }
         }
         match soonest {
             Some(until) => Err(KeysExhausted::AllCooling(Duration::from_millis(
                 until - now,
             ))),
+            None if refused => Err(KeysExhausted::BreakersOpen),
             None => Err(KeysExhausted::AllDead),
         }
     }
@@ -139,5 +157,24 @@ mod tests {
         p.mark_dead(0);
         assert_eq!(p.pick(), Err(KeysExhausted::AllDead));
         assert_eq!(KeyPool::new(vec![]).pick(), Ok(None));
+    }
+
+    #[test]
+    fn pick_with_skips_refused_keys_and_says_why() {
+        let p = KeyPool::new(vec![Secret::new("a"), Secret::new("b")]);
+        for _ in 0..4 {
+            let (i, _, ()) = p.pick_with(|i| (i == 1).then_some(())).unwrap().unwrap();
+            assert_eq!(i, 1);
+        }
+        assert_eq!(
+            p.pick_with(|_| None::<()>).err(),
+            Some(KeysExhausted::BreakersOpen)
+        );
+        p.mark_dead(0);
+        p.mark_dead(1);
+        assert_eq!(
+            p.pick_with(|_| Some(())).err(),
+            Some(KeysExhausted::AllDead)
+        );
     }
 }

@@ -8,7 +8,9 @@
 //! - [`route`]: resolve `model` to a plan: ordered candidates, exclusions with reasons.
 //! - [`latency`]: live p95 latency per model (decaying window), read by routing.
 //! - [`task`]: the request's task, named by the client or classified from the prompt.
-//! - [`attempt`]: the attempt loop: candidates, keys, failover, backoff, deadline.
+//! - [`attempt`]: the attempt loop: candidates, keys, failover, backoff, deadline, cost ceiling.
+//! - [`health`]: circuit breakers per deployment (provider + model + key).
+//! - [`hedge`]: reliability policies (`[breaker]`, route retry and hedging) and the hedge race.
 //! - [`cost`]: pricing seam and the bill of a request (all attempts, baseline, saving).
 //! - [`pipeline`]: the request path as one async fn per endpoint: plan -> attempts -> account.
 //! - [`outstream`]: the client-facing stream: held until the first content, accounted at the end.
@@ -20,6 +22,8 @@ pub mod config;
 pub mod controls;
 pub mod cost;
 pub mod error;
+pub mod health;
+pub mod hedge;
 pub mod keys;
 pub mod latency;
 pub mod outstream;

@@ -79,6 +79,12 @@ impl Drop for Finalizer {
 
 impl OutStream {
     pub fn new(s: StreamSetup) -> OutStream {
+        OutStream::serving(s, None)
+    }
+
+    /// As `new`, naming the deployment (`provider:model:keyN`) that served the stream, so a
+    /// failure after the first byte counts against its circuit breaker.
+    pub fn serving(s: StreamSetup, deployment: Option<String>) -> OutStream {
         let StreamSetup {
             engine,
             model,
@@ -112,6 +118,9 @@ impl OutStream {
                         }
                     }
                     Some(Err(e)) => {
+                        if let (Some(d), Some(false)) = (&deployment, crate::health::health_outcome(e.kind)) {
+                            engine.shared.health.report_late_failure(d);
+                        }
                         let g = mid_stream_error(&e, &m.name);
                         attempts_fail(&mut attempts, &e);
                         if let Some(rec) = fin.rec.as_mut() {
@@ -125,6 +134,9 @@ impl OutStream {
                 }
             }
             if !acc.is_finished() {
+                if let Some(d) = &deployment {
+                    engine.shared.health.report_late_failure(d);
+                }
                 let e = ProviderError::new(ErrorKind::StreamInterrupted, "upstream stream ended without a finish reason");
                 let g = mid_stream_error(&e, &m.name);
                 attempts_fail(&mut attempts, &e);

@@ -10,6 +10,7 @@ use switchyard_core::{
     ProviderError, RequestRecord, TokenCounts, Usage, Usd,
 };
 
+use crate::attempt::AttemptSpec;
 use crate::controls::Controls;
 use crate::error::GatewayError;
 use crate::outstream::{OutStream, StreamSetup};
@@ -161,7 +162,7 @@ impl Engine {
     ) -> Result<ChatServed, GatewayError> {
         let req_ref = &req;
         let won = self
-            .run_attempts(&plan.candidates, deadline, &rctx.request_id, |idx, ctx| {
+            .run_spec(&AttemptSpec::of(&plan, deadline, &rctx.request_id, false), |idx, ctx| {
                 let p = self.models[idx].provider.clone();
                 async move { p.chat(req_ref, &ctx).await }
             })
@@ -219,7 +220,7 @@ impl Engine {
         let req_ref = &req;
         // Failover stays invisible until the first content chunk: hold what arrives before it.
         let won = self
-            .run_attempts(&plan.candidates, deadline, &rctx.request_id, |idx, ctx| {
+            .run_spec(&AttemptSpec::of(&plan, deadline, &rctx.request_id, true), |idx, ctx| {
                 let p = self.models[idx].provider.clone();
                 async move {
                     let mut s = p.chat_stream(req_ref, &ctx).await?;
@@ -266,7 +267,7 @@ impl Engine {
             cache: "miss",
             overhead_ms: ms(overhead),
         };
-        let out = OutStream::new(StreamSetup {
+        let out = OutStream::serving(StreamSetup {
             engine: self.clone(),
             model: won.model,
             baseline: plan.baseline,
@@ -277,7 +278,7 @@ impl Engine {
             wants_usage,
             started: rctx.started,
             upstream_time: won.upstream_time,
-        });
+        }, Some(won.deployment));
         Ok(ChatServed::Stream(out, meta))
     }
 

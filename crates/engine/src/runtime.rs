@@ -38,6 +38,8 @@ pub struct Shared {
     key_pools: parking_lot::Mutex<HashMap<String, PoolEntry>>,
     /// Live p95 latency per model name, read by routing.
     pub latency: crate::latency::LatencyBook,
+    /// Circuit breakers per deployment and the reliability policies in force.
+    pub health: Arc<crate::health::Health>,
 }
 
 impl Shared {
@@ -57,6 +59,7 @@ impl Shared {
             prices: LivePrices::new(book),
             key_pools: parking_lot::Mutex::new(HashMap::new()),
             latency: crate::latency::LatencyBook::default(),
+            health: Arc::default(),
         })
     }
 
@@ -286,8 +289,14 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let policies = crate::hedge::Policies::from_config(&config)
+            .map_err(|e| errors.extend(e))
+            .ok();
         if !errors.is_empty() {
             return Err(errors);
+        }
+        if let Some(p) = policies {
+            shared.health.set_policies(p);
         }
         if let Some(book) = book {
             shared.prices.replace(book);

@@ -7,6 +7,8 @@
 //! let r = env.client().post(env.url("/v1/chat/completions")).json(&body).send().await?;
 //! ```
 
+pub mod chaos;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -47,6 +47,7 @@ candidates = ["prim/gpt-4o-mini"]
 [routes.solo.retry]
 backoff_base = "20ms"
 backoff_max = "50ms"
+max_retry_after = "1s"
 
 [breaker]
 enabled = false
@@ -131,7 +132,8 @@ async fn rate_limit_with_retry_after_cools_the_key_for_that_long() {
     }
     assert_eq!(sim(&env, PRIM).await.0, 2, "retry-after was not honoured");
     assert_eq!(sim(&env, BACK).await.0, 5);
-    // With no fallback the client is told how long to wait.
+    // With no fallback, and a retry-after longer than the route waits (1 s), the client is
+    // told at once that the provider's keys are exhausted and how long to wait.
     let r = env.chat(&body("solo", false)).await;
     assert_eq!(r.status(), 429);
     let ra: u64 = header(&r, "retry-after").parse().unwrap();
@@ -223,12 +225,14 @@ async fn a_budget_too_short_for_the_fallback_is_a_504_naming_what_was_tried() {
     let r = env
         .client()
         .post(env.url("/v1/chat/completions"))
-        .header("x-switchyard-latency-budget-ms", "550")
+        .header("x-switchyard-latency-budget-ms", "600")
+        // A named task skips the prompt classifier, so the budget is all upstream time.
+        .header("x-switchyard-task", "chat")
         .json(&body("r", false))
         .send()
         .await
         .unwrap();
-    // 400 ms attempt timeout, 150 ms left: under the 250 ms a fallback needs at minimum.
+    // 400 ms attempt timeout, <200 ms left: under the 250 ms a fallback needs at minimum.
     assert_eq!(r.status(), 504);
     assert_eq!(
         header(&r, "x-switchyard-attempts"),

@@ -80,9 +80,10 @@ pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
             "store" => cfg.store = Some(value),
             "state" => cfg.state = Some(value),
             "telemetry" => cfg.telemetry = Some(value),
+            "breaker" => cfg.breaker = Some(value),
             other => errors.push(ConfigError::new(
                 other,
-                "unknown section (expected server, providers, models, routes, aliases, pricing, cache, limits, store, state, telemetry)",
+                "unknown section (expected server, providers, models, routes, aliases, pricing, cache, limits, store, state, telemetry, breaker)",
             )),
         }
     }

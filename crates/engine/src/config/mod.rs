@@ -39,6 +39,9 @@ pub struct Config {
     pub state: Option<toml::Value>,
     #[serde(default)]
     pub telemetry: Option<toml::Value>,
+    /// Circuit breaker settings, parsed by the reliability layer (`hedge::Policies`).
+    #[serde(default)]
+    pub breaker: Option<toml::Value>,
     /// Directory of the config file: relative paths (log database, spill file) resolve here.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,

@@ -17,7 +17,7 @@ pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
 pub fn models_json(engine: &Engine) -> Value {
     let created = 1_700_000_000;
     let mut data = Vec::new();
-    for m in &engine.models {
+    for (i, m) in engine.models.iter().enumerate() {
         let (usable, cooling, dead) = m.keys.status();
         data.push(json!({
             "id": m.name,
@@ -31,6 +31,7 @@ pub fn models_json(engine: &Engine) -> Value {
                 "upstream": m.upstream,
                 "price_id": m.price_id,
                 "keys": {"usable": usable, "cooling": cooling, "dead": dead},
+                "breaker": engine.breaker_view(i),
                 "quality": m.quality,
             },
             "context_length": m.context_window,
