@@ -65,6 +65,7 @@ impl Gateway {
                 post(handlers::chat::chat_completions),
             )
             .route("/chat/completions", post(handlers::chat::chat_completions))
+            .route("/v1/messages", post(handlers::messages::messages))
             .route("/v1/embeddings", post(handlers::embeddings::embeddings))
             .route("/embeddings", post(handlers::embeddings::embeddings))
             .route("/v1/models", get(handlers::models::list_models))
@@ -108,6 +109,12 @@ impl Gateway {
         let this = Arc::new(self);
         spawn_reload_on_sighup(this.clone());
         let (tx, mut rx) = tokio::sync::watch::channel(false);
+        // TCP_NODELAY on every accepted connection (axum does not set it): with Nagle on, each
+        // SSE event after the first waits for the client's delayed ACK, about 40 ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            // Best effort: a socket that refuses it still works, only slower.
+            let _ = tcp.set_nodelay(true);
+        });
         let server =
             axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|v| *v).await;
@@ -155,7 +162,7 @@ fn spawn_reload_on_sighup(gw: Arc<Gateway>) {
 fn spawn_reload_on_sighup(_gw: Arc<Gateway>) {}
 
 async fn not_found(uri: http::Uri) -> Response {
-    let e = GatewayError::new(404, "invalid_request_error", "not_found", format!("Unknown path {}. Switchyard serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/route/explain, /health, /ready and /metrics.", uri.path()))
+    let e = GatewayError::new(404, "invalid_request_error", "not_found", format!("Unknown path {}. Switchyard serves /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/models, /v1/route/explain, /health, /ready and /metrics.", uri.path()))
         .with_code("unknown_url");
     error_response(&e, "").into_response()
 }

@@ -3,11 +3,13 @@
 //! a request goes happens in the engine.
 //!
 //! - [`state`]: `AppState`, the swappable engine and what the edge needs beside it.
+//! - [`anthropic`]: the Anthropic Messages dialect at the edge (`/v1/messages`).
 //! - [`app`]: the axum `Router` and how the gateway is started and stopped.
 //! - [`handlers`]: one module per endpoint.
 //! - [`envelope`]: `GatewayError` -> OpenAI error JSON + status + headers (the single place).
 //! - [`sse`]: engine stream -> `text/event-stream` body.
 
+pub mod anthropic;
 pub mod app;
 pub mod envelope;
 pub mod handlers;

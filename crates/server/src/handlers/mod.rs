@@ -4,6 +4,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod explain;
 pub mod health;
+pub mod messages;
 pub mod models;
 
 use std::time::Instant;

@@ -1,0 +1,101 @@
+//! `POST /v1/messages`: the Anthropic Messages dialect, routed like chat.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::Value;
+use switchyard_engine::outstream::OutItem;
+use switchyard_engine::{ChatServed, Controls, GatewayError};
+
+use super::chat::meta_headers;
+use super::{authenticate, body_bytes, ctx, parse_json};
+use crate::anthropic::{error_body, request, response, stream::Translator};
+use crate::envelope::set;
+use crate::state::AppState;
+
+fn error_response(e: &GatewayError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut h = HeaderMap::new();
+    set(&mut h, "x-switchyard-request-id", request_id);
+    set(&mut h, "request-id", request_id);
+    if let Some(d) = e.retry_after {
+        set(
+            &mut h,
+            "retry-after",
+            &d.as_secs_f64().ceil().max(1.0).to_string(),
+        );
+    }
+    (status, h, axum::Json(error_body(e))).into_response()
+}
+
+pub async fn messages(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = state.request_id();
+    let engine = state.engine.load_full();
+    let prepared = (|| {
+        let tenant = authenticate(&state, &headers)?;
+        let raw: Value = parse_json(&body_bytes(body)?)?;
+        let req = request::to_canonical(&raw)?;
+        let controls = Controls::parse(&headers, req.switchyard.as_ref(), None)?;
+        Ok::<_, GatewayError>((tenant, req, controls))
+    })();
+    let (tenant, req, controls) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let rctx = ctx(
+                &state,
+                request_id.clone(),
+                "anonymous".to_owned(),
+                started,
+                Controls::default(),
+            );
+            engine.record_rejected(&rctx, "messages", "", &e);
+            return error_response(&e, &request_id);
+        }
+    };
+    let rctx = ctx(&state, request_id.clone(), tenant, started, controls);
+    match engine.chat(req, rctx).await {
+        Ok(ChatServed::Json(resp, meta)) => {
+            let mut h = meta_headers(&meta);
+            if let Some(c) = meta.cost {
+                set(&mut h, "x-switchyard-cost", &c.to_string());
+            }
+            (h, axum::Json(response::to_anthropic(&resp))).into_response()
+        }
+        Ok(ChatServed::Stream(out, meta)) => {
+            let mut h = meta_headers(&meta);
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let mut tr = Translator::new();
+            let frames = out
+                .map(move |item| {
+                    let mut buf = Vec::new();
+                    match item {
+                        OutItem::Chunk(c) => tr.chunk(&c, &mut buf),
+                        OutItem::Error(e) => tr.error(&error_body(&e), &mut buf),
+                    }
+                    futures::stream::iter(buf.into_iter().map(Ok::<_, Infallible>))
+                })
+                .flatten();
+            let mut resp = Response::new(Body::from_stream(frames));
+            *resp.headers_mut() = h;
+            resp
+        }
+        Err(e) => error_response(&e, &request_id),
+    }
+}
