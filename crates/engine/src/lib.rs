@@ -17,6 +17,7 @@
 //! - [`error`]: `GatewayError`, what the client is told.
 
 pub mod attempt;
+pub mod cache;
 pub mod cascade;
 pub mod config;
 pub mod controls;

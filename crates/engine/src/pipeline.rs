@@ -122,10 +122,21 @@ impl Engine {
         self.sink.record(rec);
     }
 
+    /// Chat, through the response cache and request coalescing (`crate::cache`).
     pub async fn chat(
+        self: &Arc<Self>,
+        req: ChatRequest,
+        rctx: RequestCtx,
+    ) -> Result<ChatServed, GatewayError> {
+        crate::cache::chat(self, req, rctx).await
+    }
+
+    /// Chat straight to the providers; `cache_label` goes into the record (`miss`, `bypass`).
+    pub(crate) async fn chat_uncached(
         self: &Arc<Self>,
         mut req: ChatRequest,
         rctx: RequestCtx,
+        cache_label: &'static str,
     ) -> Result<ChatServed, GatewayError> {
         let mut plan = match self.plan(&req, &rctx.controls) {
             Ok(p) => p,
@@ -136,7 +147,8 @@ impl Engine {
         };
         self.apply_prompt_router(&req, &rctx.controls, &mut plan);
         let deadline = self.deadline_for(&plan, &rctx.controls, rctx.started);
-        let rec = self.base_record(&rctx, "chat", &req.model, &plan.route, req.stream);
+        let mut rec = self.base_record(&rctx, "chat", &req.model, &plan.route, req.stream);
+        rec.cache = cache_label.to_owned();
         let wants_usage = req.include_usage();
         req.strip_gateway_fields();
         if plan.strategy == "cascade" {

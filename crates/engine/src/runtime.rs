@@ -38,6 +38,8 @@ pub struct Shared {
     key_pools: parking_lot::Mutex<HashMap<String, PoolEntry>>,
     /// Live p95 latency per model name, read by routing.
     pub latency: crate::latency::LatencyBook,
+    /// Cached answers, in-flight requests and the semantic index (`crate::cache`).
+    pub cache: Arc<crate::cache::CacheHub>,
     /// Circuit breakers per deployment and the reliability policies in force.
     pub health: Arc<crate::health::Health>,
 }
@@ -59,6 +61,7 @@ impl Shared {
             prices: LivePrices::new(book),
             key_pools: parking_lot::Mutex::new(HashMap::new()),
             latency: crate::latency::LatencyBook::default(),
+            cache: crate::cache::CacheHub::new(),
             health: Arc::default(),
         })
     }
@@ -168,6 +171,8 @@ pub struct Engine {
     pub prices: Arc<dyn PriceSource>,
     /// `[pricing]` as configured (the server starts the catalog refresh from it).
     pub pricing: PricingConfig,
+    /// `[cache]`, `[routes.X.cache]` and the store they use.
+    pub cache: crate::cache::CacheRt,
 }
 
 impl Engine {
@@ -292,6 +297,7 @@ impl Engine {
         let policies = crate::hedge::Policies::from_config(&config)
             .map_err(|e| errors.extend(e))
             .ok();
+        let cache = crate::cache::CacheRt::build(&config, &shared.cache, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -312,6 +318,7 @@ impl Engine {
             sink,
             prices,
             pricing: pricing_cfg,
+            cache,
         })
     }
 
