@@ -53,6 +53,36 @@ enum Command {
         config: PathBuf,
         request: PathBuf,
     },
+    /// Run a labelled suite through models via Switchyard; write the quality table, model
+    /// figures, the per-prompt index and calibrated cascade thresholds.
+    Eval {
+        #[arg(long)]
+        suite: PathBuf,
+        /// Comma-separated models (for cascade thresholds: cheap first, strongest last).
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// A running gateway, e.g. http://127.0.0.1:4000.
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Without --gateway: start one in process from this config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, env = "SWITCHYARD_API_KEY")]
+        api_key: Option<String>,
+        #[arg(long, default_value = "eval-out")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Cascade thresholds aim at this share of the strongest model's quality.
+        #[arg(long, default_value_t = 0.95)]
+        target: f64,
+        /// Model for the `judge` scorer.
+        #[arg(long)]
+        judge: Option<String>,
+        /// Re-run on this interval (e.g. 24h); the gateway picks up the new index by itself.
+        #[arg(long)]
+        every: Option<humantime::Duration>,
+    },
     /// Price catalog tools.
     Prices {
         #[command(subcommand)]
@@ -112,6 +142,32 @@ fn main() -> ExitCode {
                 exit_after_workload,
             } => demo::run(&listen, &sim_listen, no_workload, exit_after_workload).await,
             Command::Check { config } => wiring::check(&config),
+            Command::Eval {
+                suite,
+                models,
+                gateway,
+                config,
+                api_key,
+                out,
+                concurrency,
+                target,
+                judge,
+                every,
+            } => switchyard_eval::run_eval(&switchyard_eval::EvalArgs {
+                suite,
+                models,
+                gateway,
+                config,
+                api_key,
+                out,
+                concurrency,
+                target,
+                judge,
+                every: every.map(Into::into),
+                progress: true,
+            })
+            .await
+            .map_err(|e| e.to_string()),
             Command::Route { config, request } => wiring::route(&config, &request),
             Command::Prices {
                 command: PricesCommand::Import { from, file, out },
