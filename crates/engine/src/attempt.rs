@@ -33,6 +33,7 @@ use crate::health::{Permit, deployment_id, health_outcome};
 use crate::keys::KeysExhausted;
 use crate::latency::Series;
 use crate::runtime::{Engine, ModelRt};
+use crate::verdict::keys_exhausted;
 
 /// What one successful attempt produced.
 pub struct Won<T> {
@@ -129,17 +130,17 @@ pub(crate) struct Ready {
 #[derive(Default)]
 pub(crate) struct St {
     pub(crate) attempts: Vec<AttemptRecord>,
-    calls: usize,
-    upstream_time: Duration,
-    last: Option<(ProviderError, usize)>,
+    pub(crate) calls: usize,
+    pub(crate) upstream_time: Duration,
+    pub(crate) last: Option<(ProviderError, usize)>,
     /// The last error came from a skip, not a call: a real error replaces it.
-    last_is_skip: bool,
-    min_context: Option<u32>,
+    pub(crate) last_is_skip: bool,
+    pub(crate) min_context: Option<u32>,
     pub(crate) spent: Usd,
     pub(crate) spent_unknown: bool,
-    notes: Vec<String>,
-    retry_next: Vec<usize>,
-    budget_out: bool,
+    pub(crate) notes: Vec<String>,
+    pub(crate) retry_next: Vec<usize>,
+    pub(crate) budget_out: bool,
 }
 
 pub(crate) enum Settled<T> {
@@ -232,9 +233,10 @@ impl Engine {
                 let Some(ready) = self.ready(spec, &mut st, idx, Usd::ZERO) else {
                     continue;
                 };
-                let hedge = (st.calls == 0)
-                    .then(|| rp.hedge.as_ref())
-                    .flatten()
+                let hedge = rp
+                    .hedge
+                    .as_ref()
+                    .filter(|_| st.calls == 0)
                     .and_then(|h| self.hedge_delay(h, &self.models[idx], spec.stream))
                     .filter(|d| *d < ready.limit);
                 st.calls += 1;
@@ -427,38 +429,6 @@ impl Engine {
         self.prices.estimate(&m.price_id, spec.prompt_tokens, out)
     }
 
-    fn skip(
-        &self,
-        st: &mut St,
-        idx: usize,
-        what: &str,
-        why: String,
-        kind: ErrorKind,
-        retry_after: Option<Duration>,
-    ) {
-        let m = &self.models[idx];
-        st.attempts
-            .push(attempt(m, format!("skipped:{what}"), Duration::ZERO));
-        if st.last.is_none() || st.last_is_skip {
-            let e = ProviderError::new(kind, why.clone())
-                .with_code(what.replace('-', "_"))
-                .with_retry_after(retry_after);
-            st.last = Some((e, idx));
-            st.last_is_skip = true;
-        }
-        st.notes.push(why);
-    }
-
-    fn skip_breaker(&self, st: &mut St, idx: usize, reopens: Option<Duration>) {
-        let m = &self.models[idx];
-        let why = format!(
-            "{} skipped: its circuit breaker is open after repeated failures (next probe in {} ms)",
-            m.name,
-            reopens.unwrap_or_default().as_millis()
-        );
-        self.skip(st, idx, "breaker-open", why, ErrorKind::Overloaded, reopens);
-    }
-
     /// Record a finished call and decide what comes next.
     pub(crate) fn settle<T>(
         &self,
@@ -531,66 +501,6 @@ impl Engine {
             }
         }
     }
-
-    /// The error after every candidate failed or was skipped.
-    fn final_error(&self, mut st: St) -> GatewayError {
-        let attempts = std::mem::take(&mut st.attempts);
-        let mut g = if st.budget_out
-            && st
-                .last
-                .as_ref()
-                .is_none_or(|(e, _)| e.kind == ErrorKind::Timeout)
-        {
-            GatewayError::deadline(&tried(&attempts))
-        } else {
-            match &st.last {
-                Some((e, idx)) => {
-                    let name = &self.models[*idx].name;
-                    let mut g = GatewayError::from_provider(e, name);
-                    match e.code.as_deref() {
-                        Some("keys_exhausted") => {
-                            g.class = "keys_exhausted";
-                            g.code = Some("keys_exhausted".to_owned());
-                            g.message = e.message.clone();
-                        }
-                        Some("cost_ceiling") => {
-                            g = GatewayError::new(
-                                400,
-                                "invalid_request_error",
-                                "cost_ceiling",
-                                "No candidate fits the request's cost ceiling.",
-                            )
-                            .with_code("cost_ceiling")
-                            .with_param("max_cost");
-                        }
-                        Some("breaker_open") => {
-                            g = GatewayError::new(
-                                503,
-                                "overloaded_error",
-                                "breaker_open",
-                                "Every candidate is temporarily removed from routing by its circuit breaker.",
-                            )
-                            .with_code("breaker_open");
-                            g.retry_after = e.retry_after;
-                        }
-                        _ => {}
-                    }
-                    g
-                }
-                None => GatewayError::new(
-                    503,
-                    "api_error",
-                    "no_candidate",
-                    "No candidate could be tried for this request.",
-                ),
-            }
-        };
-        if !st.notes.is_empty() {
-            g.message = format!("{} Also: {}.", g.message, st.notes.join("; "));
-        }
-        g.attempts = attempts;
-        g
-    }
 }
 
 pub(crate) fn series(stream: bool) -> Series {
@@ -615,18 +525,6 @@ fn timeout_msg(r: &Ready) -> String {
     }
 }
 
-fn tried(attempts: &[AttemptRecord]) -> String {
-    if attempts.is_empty() {
-        "nothing".to_owned()
-    } else {
-        attempts
-            .iter()
-            .map(|a| format!("{}:{}", a.model, a.outcome))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 pub(crate) fn attempt(m: &ModelRt, outcome: String, took: Duration) -> AttemptRecord {
     AttemptRecord {
         model: m.name.clone(),
@@ -634,28 +532,5 @@ pub(crate) fn attempt(m: &ModelRt, outcome: String, took: Duration) -> AttemptRe
         outcome,
         latency_ms: took.as_secs_f64() * 1000.0,
         cost: Some(Usd::ZERO),
-    }
-}
-
-fn keys_exhausted(m: &ModelRt, ex: KeysExhausted) -> (String, ProviderError) {
-    match ex {
-        KeysExhausted::AllCooling(d) => (
-            "skipped:keys-cooling".to_owned(),
-            ProviderError::new(
-                ErrorKind::RateLimited,
-                format!("every API key of provider `{}` is rate limited for another {} ms", m.provider_name, d.as_millis()),
-            )
-            .with_code("keys_exhausted")
-            .with_retry_after(Some(d)),
-        ),
-        KeysExhausted::AllDead | KeysExhausted::BreakersOpen => (
-            "skipped:keys-dead".to_owned(),
-            ProviderError::new(
-                ErrorKind::Auth,
-                format!("every API key of provider `{}` was rejected by the upstream (401/403); fix the key pool and reload", m.provider_name),
-            )
-            .with_code("keys_exhausted")
-            .retryable(false),
-        ),
     }
 }

@@ -11,6 +11,7 @@
 //! - [`attempt`]: the attempt loop: candidates, keys, failover, backoff, deadline, cost ceiling.
 //! - [`health`]: circuit breakers per deployment (provider + model + key).
 //! - [`hedge`]: reliability policies (`[breaker]`, route retry and hedging) and the hedge race.
+//! - [`verdict`]: skips with reasons and the final error when no attempt won.
 //! - [`cost`]: pricing seam and the bill of a request (all attempts, baseline, saving).
 //! - [`pipeline`]: the request path as one async fn per endpoint: plan -> attempts -> account.
 //! - [`outstream`]: the client-facing stream: held until the first content, accounted at the end.
@@ -25,6 +26,7 @@ pub mod cost;
 pub mod error;
 pub mod health;
 pub mod hedge;
+pub mod verdict;
 pub mod keys;
 pub mod latency;
 pub mod outstream;
