@@ -60,6 +60,9 @@ pub struct AttemptSpec<'a> {
     pub max_cost: Option<Usd>,
     pub prompt_tokens: u64,
     pub max_output_tokens: Option<u64>,
+    /// Candidates routing left out, so a failed request can say which fallbacks the ceiling
+    /// or the budget ruled out.
+    pub excluded: &'a [crate::route::ExclusionView],
 }
 
 impl<'a> AttemptSpec<'a> {
@@ -79,6 +82,7 @@ impl<'a> AttemptSpec<'a> {
             max_cost: plan.limits.max_cost,
             prompt_tokens: plan.prompt_tokens,
             max_output_tokens: Some(plan.output_tokens),
+            excluded: &plan.excluded,
         }
     }
 }
@@ -187,6 +191,7 @@ impl Engine {
             max_cost: None,
             prompt_tokens: 0,
             max_output_tokens: None,
+            excluded: &[],
         };
         self.run_spec(&spec, call).await
     }
@@ -205,6 +210,15 @@ impl Engine {
         let policies = self.shared.health.policies();
         let rp = policies.route(spec.route);
         let mut st = St::default();
+        for e in spec.excluded.iter().filter(|e| {
+            matches!(
+                e.code,
+                "over_ceiling" | "unknown_price_under_ceiling" | "too_slow"
+            )
+        }) {
+            st.notes
+                .push(format!("{} was left out by routing: {}", e.model, e.reason));
+        }
         let mut list: Vec<usize> = spec.candidates.to_vec();
         for pass in 0..rp.retry.passes.max(1) {
             if pass > 0 {

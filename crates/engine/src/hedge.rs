@@ -171,7 +171,7 @@ impl Engine {
     }
 
     /// The next candidate after `pos` that may be called now, reserving the running primary's
-    /// worst case against the ceiling. Candidates looked at are taken out of this pass.
+    /// worst case against the ceiling; the chosen one is taken out of this pass.
     pub(crate) fn pick_rival(
         &self,
         spec: &AttemptSpec<'_>,
@@ -180,9 +180,11 @@ impl Engine {
         pos: usize,
         reserved: Option<Usd>,
     ) -> Option<Ready> {
-        while pos < list.len() {
-            let idx = list.remove(pos);
-            if let Some(r) = self.ready(spec, st, idx, reserved.unwrap_or(Usd::ZERO)) {
+        // A candidate that cannot be the rival stays in the list: with the primary's money no
+        // longer reserved (it failed), it may still fit as a plain fallback.
+        for j in pos..list.len() {
+            if let Some(r) = self.ready(spec, st, list[j], reserved.unwrap_or(Usd::ZERO)) {
+                list.remove(j);
                 return Some(r);
             }
         }

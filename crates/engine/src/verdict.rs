@@ -22,8 +22,16 @@ impl Engine {
         retry_after: Option<Duration>,
     ) {
         let m = &self.models[idx];
-        st.attempts
-            .push(attempt(m, format!("skipped:{what}"), Duration::ZERO));
+        let outcome = format!("skipped:{what}");
+        // A candidate looked at twice (as a hedge rival, then in turn) is reported once.
+        if st
+            .attempts
+            .iter()
+            .any(|a| a.model == m.name && a.outcome == outcome)
+        {
+            return;
+        }
+        st.attempts.push(attempt(m, outcome, Duration::ZERO));
         if st.last.is_none() || st.last_is_skip {
             let e = ProviderError::new(kind, why.clone())
                 .with_code(what.replace('-', "_"))

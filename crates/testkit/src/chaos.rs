@@ -375,7 +375,7 @@ pub async fn run(env: &TestEnv, opts: &ChaosOpts) -> ChaosReport {
             rep.failovers += 1;
         }
     }
-    let ids = ids.lock();
+    let ids = std::mem::take(&mut *ids.lock());
     rep.records_not_exactly_once = ids
         .iter()
         .filter(|id| per_id.get(id.as_str()) != Some(&1))

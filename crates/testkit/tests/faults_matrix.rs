@@ -7,6 +7,11 @@
 //! wire); route `solo` = the primary alone. Breakers are off here (the outage test covers
 //! them) so every case is independent of the others.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers shared by the tests: a failed unwrap is a failed test"
+)]
+
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
 use switchyard_testkit::{TestEnv, sse_data};

@@ -2,6 +2,11 @@
 //! straight to the fallback (the simulator's counters prove the primary is not called), then
 //! the primary is probed and restored when it comes back. Also: hedging.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers shared by the tests: a failed unwrap is a failed test"
+)]
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
