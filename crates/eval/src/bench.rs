@@ -410,17 +410,18 @@ async fn run_fold(
         .max_by(|a, b| mean(a).total_cmp(&mean(b)))
         .cloned()
         .unwrap_or_default();
-    let cheap = pool
+    // The cheap tier: the best model costing at most a fifth of the strongest; else the best
+    // cheaper one; when nothing is cheaper (the strongest is also the cheapest), no cheap tier.
+    let cheaper: Vec<&String> = pool
         .iter()
-        .filter(|m| **m != strong && cost_of(m) <= 0.2 * cost_of(&strong))
+        .filter(|m| **m != strong && cost_of(m) < cost_of(&strong))
+        .collect();
+    let cheap = cheaper
+        .iter()
+        .filter(|m| cost_of(m) <= 0.2 * cost_of(&strong))
         .max_by(|a, b| mean(a).total_cmp(&mean(b)))
-        .or_else(|| {
-            pool.iter()
-                .filter(|m| **m != strong)
-                .min_by(|a, b| cost_of(a).total_cmp(&cost_of(b)))
-        })
-        .cloned()
-        .unwrap_or_default();
+        .or_else(|| cheaper.iter().max_by(|a, b| mean(a).total_cmp(&mean(b))))
+        .map(|m| (*m).clone());
     let target = args.target * mean(&strong);
     let costs: Vec<f64> = pool.iter().map(|m| cost_of(m)).collect();
     // Leave-one-out predictions on the calibration part set the routers' min_quality.
@@ -481,7 +482,10 @@ async fn run_fold(
         .await;
     drop(client0);
     let si = pool.iter().position(|m| *m == strong).unwrap_or(0);
-    let ci = pool.iter().position(|m| *m == cheap).unwrap_or(0);
+    let ci = pool
+        .iter()
+        .position(|m| Some(m) == cheap.as_ref())
+        .unwrap_or(si);
     let rows: Vec<(Option<f64>, f64, f64)> = confs
         .iter()
         .zip(&scores)
@@ -517,6 +521,12 @@ async fn run_fold(
             });
         }
     }
+    let tiers = cheap
+        .iter()
+        .chain(std::iter::once(&strong))
+        .map(|m| format!("\"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let c_grid = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
     for (k, &(t, c)) in c_grid
         .iter()
@@ -530,7 +540,7 @@ async fn run_fold(
         specs.push(RouteSpec {
             // Only the confidence gate: replayed answers end with `stop`, and MMLU rows have no
             // text, which the refusal gate would (rightly) reject as empty.
-            toml: format!("[routes.{name}]\nstrategy = \"cascade\"\ntiers = [\"{cheap}\", \"{strong}\"]\n[routes.{name}.gates]\nmin_confidence = {t}\nconfidence_quantile = 0.1\nrefusal = false\nlength = false\njson = false\n"),
+            toml: format!("[routes.{name}]\nstrategy = \"cascade\"\ntiers = [{tiers}]\n[routes.{name}.gates]\nmin_confidence = {t}\nconfidence_quantile = 0.1\nrefusal = false\nlength = false\njson = false\n"),
             name,
             policy: "cascade",
             setting: if c { format!("min_confidence calibrated per fold (last {t:.3}; synthetic confidence)") } else { format!("min_confidence {t:.3} (synthetic confidence)") },
@@ -581,7 +591,10 @@ async fn run_fold(
         setting: s.setting,
         calibrated: s.calibrated,
     });
-    Ok((metas.zip(accs).collect(), vec![cheap, strong]))
+    Ok((
+        metas.zip(accs).collect(),
+        cheap.into_iter().chain([strong]).collect(),
+    ))
 }
 
 /// An in-process gateway on this config; dropping the sender stops it.
