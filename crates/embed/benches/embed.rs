@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchyard_embed::{Embedder, GuardKey, NearDuplicate, classify, static_embedder};
+use switchyard_embed::{Embedder, GuardKey, NearDuplicate, classify, pair_model, static_embedder};
 
 const SHORT: &str = "How do I reset my password?";
 
@@ -82,6 +82,19 @@ fn bench(c: &mut Criterion) {
                 &eb,
             )
         })
+    });
+    // One comparison of a request against a stored entry, keys prepared once
+    // (as the cache stores them): cosine prefilter, hard vetoes, pair model.
+    let (ka, kb) = (
+        GuardKey::new(SHORT),
+        GuardKey::new("What are the steps to reset my password?"),
+    );
+    c.bench_function("near_duplicate_prepared_short", |b| {
+        b.iter(|| m.matches_prepared(black_box(&ka), black_box(&kb), &ea, &eb))
+    });
+    // The worst case per candidate: the pair model always runs.
+    c.bench_function("pair_model_score_short", |b| {
+        b.iter(|| pair_model().score(black_box(&ka), black_box(&kb)))
     });
     c.bench_function("guard_key_short", |b| {
         b.iter(|| GuardKey::new(black_box(SHORT)))

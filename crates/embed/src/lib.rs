@@ -5,10 +5,12 @@
 //! - `transformer::MiniLm` (feature `transformer`): the full model via candle,
 //!   more accurate, tens of milliseconds per prompt.
 //! - [`classify`]: task classification for routing.
-//! - [`NearDuplicate`]: the semantic-cache matcher (cosine plus guards).
+//! - [`NearDuplicate`]: the semantic-cache matcher (hard guards, cosine
+//!   prefilter, learned [`PairModel`]).
 
 mod classify;
 mod near_dup;
+mod pair_model;
 mod static_model;
 pub mod tokenizer;
 #[cfg(feature = "transformer")]
@@ -18,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 pub use classify::{Task, TaskClassifier, classify, classify_rules, task_classifier};
 pub use near_dup::{GuardKey, NearDuplicate, near_duplicate};
+pub use pair_model::{
+    DIFF_BUCKETS, PAIR_EMB_DIM, PAIR_FEATURES, PAIR_SCALARS, PairModel, pair_features, pair_model,
+};
 pub use static_model::{DEFAULT_MAX_TOKENS, StaticEmbedder, static_embedder};
 
 /// Text to a fixed-size, L2-normalised vector (all zeros for empty text).

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::pair_model::pair_model;
 use crate::static_model::static_embedder;
 use crate::{Embedder, cosine};
 
@@ -35,38 +36,82 @@ pub struct NearDuplicate {
     /// Operator-like symbols (`+ # & % $ @ * = < > /`) must match as multisets:
     /// "C++" is not "C#", "1/2+1/2" is not "1+2".
     pub check_symbols: bool,
+    /// When set, the built-in [`crate::PairModel`] must give the pair at least this
+    /// probability of being a duplicate (after the hard vetoes above, which
+    /// the model can never overrule).
+    pub min_pair_score: Option<f32>,
 }
 
 impl Default for NearDuplicate {
-    /// Calibrated for the static embedder on the calibration half of QQP dev
-    /// pairs (`cargo run -p switchyard-embed --release --example cache_pairs`):
-    /// the most true hits with at most 0.8% false hits there. Held-out: 9.1%
-    /// true hits, 0.57% false hits. Recalibrate for any other embedder.
+    /// The hard vetoes, a cosine prefilter and the [`crate::PairModel`] decision
+    /// threshold, both calibrated with the model on QQP dev pairs and stored in
+    /// its weights file (`cargo run -p switchyard-embed --release --example
+    /// cache_pairs -- --write` refits and reports the held-out rates).
+    /// Recalibrate `threshold` for any other embedder used for the prefilter.
     fn default() -> Self {
+        let model = pair_model();
         Self {
-            threshold: 0.94,
+            threshold: model.prefilter(),
             min_content_overlap: 0.0,
-            min_alignment: 0.7,
+            min_alignment: model.min_alignment(),
             check_numbers: true,
             check_negation: true,
             check_names: true,
             check_question_words: true,
             check_symbols: true,
+            min_pair_score: Some(model.decision()),
         }
     }
 }
 
-/// The lexical features of one text, computed once per cache entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The lexical features of one text and its static embedding, computed once
+/// per cache entry (a few microseconds for a question).
+#[derive(Debug, Clone, Default)]
 pub struct GuardKey {
-    numbers: Vec<String>,
-    negations: usize,
-    names: BTreeSet<String>,
-    words: BTreeSet<String>,
-    content: BTreeSet<String>,
-    question_words: BTreeSet<&'static str>,
-    symbols: Vec<char>,
+    pub(crate) numbers: Vec<String>,
+    pub(crate) negations: usize,
+    pub(crate) names: BTreeSet<String>,
+    pub(crate) words: BTreeSet<String>,
+    pub(crate) content: BTreeSet<String>,
+    pub(crate) question_words: BTreeSet<&'static str>,
+    pub(crate) symbols: Vec<char>,
+    /// Lowercased words in order, the first [`MAX_SEQ_WORDS`] only (word-order features).
+    pub(crate) seq: Vec<String>,
+    pub(crate) n_words: usize,
+    /// The static embedding: the pair model is fitted on it, whatever
+    /// embedder the caller uses for candidate search.
+    pub(crate) emb: Vec<f32>,
 }
+
+/// Word order is compared on prompt heads only, which bounds the quadratic
+/// LCS at 64 x 64 steps per comparison.
+pub(crate) const MAX_SEQ_WORDS: usize = 64;
+/// Texts with more one-sided content words than this are not aligned word by
+/// word (that would cost milliseconds for long prompts); they align at 0.
+const MAX_ALIGN_WORDS: usize = 32;
+
+impl PartialEq for GuardKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.numbers == o.numbers
+            && self.negations == o.negations
+            && self.names == o.names
+            && self.words == o.words
+            && self.content == o.content
+            && self.question_words == o.question_words
+            && self.symbols == o.symbols
+            && self.seq == o.seq
+            && self.n_words == o.n_words
+            && self.emb.len() == o.emb.len()
+            && self
+                .emb
+                .iter()
+                .zip(&o.emb)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
+
+/// Bitwise float comparison makes equality reflexive.
+impl Eq for GuardKey {}
 
 const QUESTION_WORDS: &[&str] = &["what", "why", "how", "where", "when", "who", "which"];
 const SYMBOLS: &[char] = &['+', '#', '&', '%', '$', '@', '*', '=', '<', '>', '/'];
@@ -113,146 +158,21 @@ const NUMBER_WORDS: &[(&str, &str)] = &[
 ];
 
 /// Function words and question scaffolding: paraphrases differ in these freely.
+#[rustfmt::skip]
 const STOPWORDS: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "and",
-    "or",
-    "but",
-    "if",
-    "of",
-    "to",
-    "in",
-    "on",
-    "at",
-    "by",
-    "for",
-    "with",
-    "from",
-    "about",
-    "as",
-    "into",
-    "over",
-    "after",
-    "before",
-    "between",
-    "through",
-    "during",
-    "up",
-    "down",
-    "out",
-    "off",
-    "than",
-    "then",
-    "so",
-    "is",
-    "are",
-    "was",
-    "were",
-    "be",
-    "been",
-    "being",
-    "am",
-    "do",
-    "does",
-    "did",
-    "doing",
-    "done",
-    "have",
-    "has",
-    "had",
-    "having",
-    "can",
-    "could",
-    "should",
-    "would",
-    "will",
-    "shall",
-    "may",
-    "might",
-    "must",
-    "i",
-    "me",
-    "my",
-    "mine",
-    "myself",
-    "we",
-    "us",
-    "our",
-    "you",
-    "your",
-    "yours",
-    "he",
-    "him",
-    "his",
-    "she",
-    "her",
-    "it",
-    "its",
-    "they",
-    "them",
-    "their",
-    "this",
-    "that",
-    "these",
-    "those",
-    "there",
-    "here",
-    "what",
-    "which",
-    "who",
-    "whom",
-    "whose",
-    "when",
-    "where",
-    "why",
-    "how",
-    "some",
-    "any",
-    "all",
-    "each",
-    "every",
-    "much",
-    "many",
-    "more",
-    "most",
-    "other",
-    "such",
-    "own",
-    "same",
-    "just",
-    "also",
-    "very",
-    "really",
-    "too",
-    "s",
-    "t",
-    "get",
-    "got",
-    "one",
-    "ones",
-    "way",
-    "ways",
-    "thing",
-    "things",
-    "someone",
-    "something",
-    "anyone",
-    "anything",
-    "please",
-    "best",
-    "good",
-    "possible",
-    "know",
-    "tell",
-    "explain",
-    "like",
-    "make",
-    "use",
-    "using",
-    "want",
-    "need",
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for",
+    "with", "from", "about", "as", "into", "over", "after", "before", "between", "through",
+    "during", "up", "down", "out", "off", "than", "then", "so", "is", "are", "was", "were",
+    "be", "been", "being", "am", "do", "does", "did", "doing", "done", "have", "has", "had",
+    "having", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "i",
+    "me", "my", "mine", "myself", "we", "us", "our", "you", "your", "yours", "he", "him", "his",
+    "she", "her", "it", "its", "they", "them", "their", "this", "that", "these", "those",
+    "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
+    "some", "any", "all", "each", "every", "much", "many", "more", "most", "other", "such",
+    "own", "same", "just", "also", "very", "really", "too", "s", "t", "get", "got", "one",
+    "ones", "way", "ways", "thing", "things", "someone", "something", "anyone", "anything",
+    "please", "best", "good", "possible", "know", "tell", "explain", "like", "make", "use",
+    "using", "want", "need",
 ];
 
 fn stem(word: &str) -> String {
@@ -303,6 +223,7 @@ impl GuardKey {
         key.numbers.sort_unstable();
         key.symbols = text.chars().filter(|c| SYMBOLS.contains(c)).collect();
         key.symbols.sort_unstable();
+        key.emb = static_embedder().embed(text);
         key
     }
 
@@ -337,7 +258,17 @@ impl GuardKey {
         if !STOPWORDS.contains(&lower.as_str()) && !NEGATIONS.contains(&bare.as_str()) {
             self.content.insert(stem(&lower));
         }
+        self.n_words += 1;
+        if self.seq.len() < MAX_SEQ_WORDS {
+            self.seq.push(lower.clone());
+        }
         self.words.insert(lower);
+    }
+
+    /// Every capitalised name of each text occurs (in any case) in the other.
+    pub fn names_compatible(&self, other: &Self) -> bool {
+        self.names.iter().all(|n| other.words.contains(n))
+            && other.names.iter().all(|n| self.words.contains(n))
     }
 
     /// Jaccard overlap of content words; 1 when both have none.
@@ -353,10 +284,31 @@ impl GuardKey {
     /// set only of the max cosine to any content word of the other text,
     /// using static word vectors. 1 when the content sets are equal.
     pub fn alignment(&self, other: &Self) -> f32 {
+        self.alignment_stats(other).min
+    }
+
+    /// Per one-sided content word, its best cosine to the other text's content words.
+    pub(crate) fn alignment_stats(&self, other: &Self) -> Alignment {
         let only_a: Vec<&String> = self.content.difference(&other.content).collect();
         let only_b: Vec<&String> = other.content.difference(&self.content).collect();
-        if only_a.is_empty() && only_b.is_empty() {
-            return 1.0;
+        let one_sided = only_a.len() + only_b.len();
+        if one_sided == 0 {
+            return Alignment {
+                min: 1.0,
+                mean: 1.0,
+                one_sided,
+                unaligned: 0,
+            };
+        }
+        if one_sided > MAX_ALIGN_WORDS
+            || self.content.len().max(other.content.len()) > 4 * MAX_ALIGN_WORDS
+        {
+            return Alignment {
+                min: 0.0,
+                mean: 0.0,
+                one_sided,
+                unaligned: one_sided,
+            };
         }
         let e = static_embedder();
         let vecs = |set: &BTreeSet<String>| set.iter().map(|w| e.embed(w)).collect::<Vec<_>>();
@@ -365,35 +317,63 @@ impl GuardKey {
             let v = e.embed(w);
             others.iter().map(|o| cosine(&v, o)).fold(0.0f32, f32::max)
         };
-        let worst_a = only_a.iter().map(|w| best(w, &vb)).fold(1.0f32, f32::min);
-        let worst_b = only_b.iter().map(|w| best(w, &va)).fold(1.0f32, f32::min);
-        worst_a.min(worst_b)
+        let scores: Vec<f32> = only_a
+            .iter()
+            .map(|w| best(w, &vb))
+            .chain(only_b.iter().map(|w| best(w, &va)))
+            .collect();
+        Alignment {
+            min: scores.iter().copied().fold(1.0f32, f32::min),
+            mean: scores.iter().sum::<f32>() / scores.len() as f32,
+            one_sided,
+            unaligned: scores.iter().filter(|&&s| s < UNALIGNED_BELOW).count(),
+        }
     }
 }
 
+/// A one-sided word whose best match is below this counts as unaligned.
+const UNALIGNED_BELOW: f32 = 0.7;
+
+pub(crate) struct Alignment {
+    pub min: f32,
+    pub mean: f32,
+    pub one_sided: usize,
+    pub unaligned: usize,
+}
+
 impl NearDuplicate {
-    /// The lexical guards alone (no embeddings).
+    /// Everything but the caller's cosine: the hard vetoes, the overlap and
+    /// alignment floors, and the pair model when `min_pair_score` is set (it
+    /// uses the static embeddings inside the keys).
     pub fn guards_pass(&self, a: &GuardKey, b: &GuardKey) -> bool {
+        if !self.vetoes_pass(a, b) {
+            return false;
+        }
+        if self.min_content_overlap > 0.0 && a.content_overlap(b) < self.min_content_overlap {
+            return false;
+        }
+        if self.min_alignment > 0.0 && a.alignment(b) < self.min_alignment {
+            return false;
+        }
+        self.min_pair_score
+            .is_none_or(|t| pair_model().score(a, b) >= t)
+    }
+
+    /// The hard vetoes alone: numbers, negation, names, question words, symbols.
+    pub fn vetoes_pass(&self, a: &GuardKey, b: &GuardKey) -> bool {
         if self.check_numbers && a.numbers != b.numbers {
             return false;
         }
         if self.check_negation && a.negations != b.negations {
             return false;
         }
-        if self.check_names
-            && (!a.names.iter().all(|n| b.words.contains(n))
-                || !b.names.iter().all(|n| a.words.contains(n)))
-        {
+        if self.check_names && !a.names_compatible(b) {
             return false;
         }
         if self.check_question_words && a.question_words != b.question_words {
             return false;
         }
-        if self.check_symbols && a.symbols != b.symbols {
-            return false;
-        }
-        a.content_overlap(b) >= self.min_content_overlap
-            && (self.min_alignment <= 0.0 || a.alignment(b) >= self.min_alignment)
+        !(self.check_symbols && a.symbols != b.symbols)
     }
 
     /// For cache entries whose [`GuardKey`] and embedding are stored.
@@ -433,7 +413,7 @@ mod tests {
             min_alignment: 0.0,
             ..NearDuplicate::default()
         }
-        .guards_pass(&GuardKey::new(a), &GuardKey::new(b))
+        .vetoes_pass(&GuardKey::new(a), &GuardKey::new(b))
     }
 
     #[test]
