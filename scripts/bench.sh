@@ -56,6 +56,9 @@ now_ns() { date +%s%N; }
 # start NAME CORE READY_ADDR READY_PATH CMD...: spawns on CORE, prints the time to ready as JSON.
 start() {
   local name="$1" core="$2" addr="$3" path="$4"; shift 4
+  # Something already answering there would be measured instead of the process we start.
+  if "$LOAD" ready --addr "$addr" --path "$path" --start-ns 0 --timeout-ms 0 >/dev/null 2>&1; then
+    echo "port of $addr is taken by another process; stop it first" >&2; exit 1; fi
   local t0; t0="$(now_ns)"
   taskset -c "$core" "$@" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" &
   local pid=$!
@@ -63,6 +66,7 @@ start() {
   eval "PID_${name//-/_}=$pid"
   local r; r="$(taskset -c 1 "$LOAD" ready --addr "$addr" --path "$path" --start-ns "$t0")" || {
     echo "$name did not become ready; its stderr:" >&2; cat "$SCRATCH/$name.err" >&2; exit 1; }
+  kill -0 "$pid" 2>/dev/null || { echo "$name exited; its stderr:" >&2; cat "$SCRATCH/$name.err" >&2; exit 1; }
   echo "{\"kind\":\"ready\",\"label\":\"$name\",\"result\":$r}" >>"$RESULTS"
 }
 # load LABEL PID MODEL CONCURRENCY [extra bench-load args...]
@@ -81,7 +85,7 @@ load() {
 for run in $(seq 1 "$RUNS"); do
   RESULTS="$OUT/run$run.jsonl"
   : >"$RESULTS"
-  echo "{\"kind\":\"meta\",\"run\":$run,\"date\":\"$(date -u +%FT%TZ)\",\"host\":\"$(uname -n)\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"nproc\":$(nproc),\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"commit\":\"$(git rev-parse --short HEAD)\",\"duration_s\":$DUR,\"warmup_s\":$WARM,\"quick\":$QUICK}" >>"$RESULTS"
+  echo "{\"kind\":\"meta\",\"run\":$run,\"date\":\"$(date -u +%FT%TZ)\",\"host\":\"$(uname -n)\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"nproc\":$(nproc),\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"commit\":\"${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}\",\"duration_s\":$DUR,\"warmup_s\":$WARM,\"quick\":$QUICK}" >>"$RESULTS"
   echo "run $run/$RUNS -> $RESULTS" >&2
   cp bench/gateway.toml "$SCRATCH/gateway.toml"
   cp bench/gateway-nolog.toml "$SCRATCH/gateway-nolog.toml"
