@@ -115,6 +115,13 @@ pub async fn build(cfg: Config, path: Option<&Path>) -> Result<Running, String> 
     )
     .map_err(|e| print_config_errors(&e))?;
     start_price_refresh(&gateway, &metrics);
+    // The semantic cache's best cosine per lookup feeds the similarity histogram.
+    let sim_metrics = metrics.clone();
+    gateway
+        .state
+        .shared
+        .cache
+        .set_similarity_observer(Arc::new(move |s| sim_metrics.observe_cache_similarity(s)));
     Ok(Running { gateway, sink })
 }
 

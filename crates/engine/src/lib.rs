@@ -19,6 +19,7 @@
 
 pub mod attempt;
 pub mod cache;
+pub mod cache;
 pub mod cascade;
 pub mod config;
 pub mod controls;

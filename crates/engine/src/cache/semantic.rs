@@ -73,23 +73,16 @@ impl Index {
             };
         };
         let list = list.lock();
-        let mut best: Option<(f32, &Item)> = None;
-        for it in list.iter() {
-            let c = cosine(&probe.emb, &it.probe.emb);
-            if best.is_none_or(|(b, _)| c > b) {
-                best = Some((c, it));
-            }
-        }
-        let best_similarity = best.map(|(c, _)| c);
-        // The most similar candidate first; if its guards fail, try the others above threshold.
-        let mut cands: Vec<(f32, &Item)> = list
+        let mut scored: Vec<(f32, &Item)> = list
             .iter()
             .map(|it| (cosine(&probe.emb, &it.probe.emb), it))
-            .filter(|(c, _)| *c >= m.threshold)
             .collect();
-        cands.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let hit = cands
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let best_similarity = scored.first().map(|(c, _)| *c);
+        // The most similar candidate first; if its guards fail, try the others above threshold.
+        let hit = scored
             .into_iter()
+            .take_while(|(c, _)| *c >= m.threshold)
             .find(|(_, it)| m.guards_pass(&probe.guard, &it.probe.guard))
             .map(|(_, it)| it.exact);
         Found {
