@@ -3,8 +3,15 @@
 //! A cosine threshold alone cannot keep wrong cached answers rare: QQP's hard
 //! negatives ("... in Atlanta?" vs "... in Toronto?", "21+1" vs "1+1") embed
 //! almost identically. The guards reject pairs whose numbers, negations or
-//! proper names differ, and pairs that share too few content words. Defaults
-//! are calibrated by `examples/cache_pairs.rs` (see `Default`).
+//! proper names, question words or operator symbols differ: these are hard
+//! vetoes. Past them and a cosine prefilter, the learned [`crate::PairModel`]
+//! decides. Defaults are calibrated by `examples/cache_pairs.rs` (see `Default`).
+//!
+//! Measured on held-out QQP dev pairs (`cargo run -p switchyard-embed --release
+//! --example cache_pairs`): 9.3% true hits at 0.85% false hits by default; the
+//! best fast operating points stay near 10% true hits at 1% false hits, because
+//! QQP pairs that pass every guard with identical content words are still 17%
+//! non-duplicates (label noise and deixis: "What flag is this?").
 
 use std::collections::BTreeSet;
 

@@ -19,7 +19,6 @@
 
 pub mod attempt;
 pub mod cache;
-pub mod cache;
 pub mod cascade;
 pub mod config;
 pub mod controls;

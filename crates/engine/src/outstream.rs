@@ -83,11 +83,6 @@ impl OutStream {
         OutStream { inner: s.boxed() }
     }
 
-    /// A stream made elsewhere (a cached answer replayed, a coalesced flight's chunks).
-    pub fn from_items(s: impl Stream<Item = OutItem> + Send + 'static) -> OutStream {
-        OutStream { inner: s.boxed() }
-    }
-
     pub fn new(s: StreamSetup) -> OutStream {
         OutStream::serving(s, None)
     }

@@ -40,8 +40,6 @@ pub struct Shared {
     pub latency: crate::latency::LatencyBook,
     /// Cached answers, in-flight requests and the semantic index (`crate::cache`).
     pub cache: Arc<crate::cache::CacheHub>,
-    /// Cached answers, in-flight requests and the semantic index (`crate::cache`).
-    pub cache: Arc<crate::cache::CacheHub>,
     /// Circuit breakers per deployment and the reliability policies in force.
     pub health: Arc<crate::health::Health>,
 }
@@ -63,7 +61,6 @@ impl Shared {
             prices: LivePrices::new(book),
             key_pools: parking_lot::Mutex::new(HashMap::new()),
             latency: crate::latency::LatencyBook::default(),
-            cache: crate::cache::CacheHub::new(),
             cache: crate::cache::CacheHub::new(),
             health: Arc::default(),
         })
@@ -301,7 +298,6 @@ impl Engine {
             .map_err(|e| errors.extend(e))
             .ok();
         let cache = crate::cache::CacheRt::build(&config, &shared.cache, &mut errors);
-        let cache = crate::cache::CacheRt::build(&config, &shared.cache, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -322,7 +318,6 @@ impl Engine {
             sink,
             prices,
             pricing: pricing_cfg,
-            cache,
             cache,
         })
     }
