@@ -471,6 +471,7 @@ async fn run_fold(
         .map(|i| {
             let (c, d, m) = (client0.0.clone(), data.clone(), cheap.clone());
             async move {
+                let m = m?;
                 ask(&c, &d, i, &m, true)
                     .await
                     .ok()
