@@ -19,7 +19,7 @@ async fn eval_writes_quality_table_index_and_gates() {
     }
     writeln!(
         f,
-        r#"{{"prompt": "Give 7", "task": "reasoning", "reference": 7, "scorer": "numeric"}}"#
+        r#"{{"prompt": "Give eight", "task": "reasoning", "reference": 8, "scorer": "numeric"}}"#
     )
     .unwrap();
     drop(f);

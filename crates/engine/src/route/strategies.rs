@@ -18,7 +18,6 @@
 //! `models: [...]` fallbacks stay after the route's own candidates; and
 //! `provider.allow_fallbacks: false` keeps only the first.
 
-use std::cmp::Ordering;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -48,13 +47,18 @@ impl SortBy {
     }
 }
 
-/// Unknown costs sort after every known one.
-fn by_cost(a: &Scored, b: &Scored) -> Ordering {
-    match (a.estimate, b.estimate) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
+/// An integer sort key for an estimate, in units of 1e-18 USD: comparing `Decimal`s of
+/// different scales rescales both on every comparison, which dominated the sort. Unknown
+/// costs sort after every known one. Truncation below 1e-18 USD cannot reorder real prices.
+fn cost_key(estimate: Option<switchyard_core::Usd>) -> i128 {
+    let Some(u) = estimate else {
+        return i128::MAX;
+    };
+    let (m, scale) = (u.0.mantissa(), u.0.scale());
+    if scale <= 18 {
+        m.saturating_mul(10i128.pow(18 - scale))
+    } else {
+        m / 10i128.pow(scale - 18)
     }
 }
 
@@ -69,7 +73,9 @@ impl Engine {
     ) {
         let ranked = &mut d.ranked;
         match (d.sort, d.strategy) {
-            (Some(SortBy::Price), _) | (None, Strategy::Cheapest) => ranked.sort_by(by_cost),
+            (Some(SortBy::Price), _) | (None, Strategy::Cheapest) => {
+                ranked.sort_by_cached_key(|s| cost_key(s.estimate));
+            }
             (Some(SortBy::Latency), _) | (None, Strategy::Latency) => {
                 self.sort_by_latency(ranked, Series::FirstToken, ctx.now);
             }
@@ -164,5 +170,20 @@ fn weighted(ranked: &mut [Scored], weights: &[f64], ctx: &RouteCtx) {
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (slot, (_, s)) in ranked.iter_mut().zip(keyed) {
         *slot = s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cost_key;
+    use switchyard_core::Usd;
+
+    #[test]
+    fn cost_keys_order_like_the_decimals() {
+        let k = |s: &str| cost_key(Usd::from_str_exact(s));
+        assert!(k("0.000207") < k("0.0002070000001"));
+        assert_eq!(k("0.00041"), k("0.000410000"));
+        assert!(k("12") > k("0.5"));
+        assert_eq!(cost_key(None), i128::MAX);
     }
 }
