@@ -353,6 +353,9 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<SourceResult>, EvalError> {
     Ok(results)
 }
 
+/// (route spec, prompt, the served model and `usage.cost` when the request succeeded).
+type Served = (usize, usize, Option<(String, f64)>);
+
 struct RouteMeta {
     name: String,
     policy: &'static str,
@@ -565,7 +568,7 @@ async fn run_fold(
         .flat_map(|s| test.iter().map(move |&i| (s, i)))
         .collect();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let answers: Vec<(usize, usize, Option<(String, f64)>)> = futures::stream::iter(jobs)
+    let answers: Vec<Served> = futures::stream::iter(jobs)
         .map(|(s, i)| {
             let (c, d, n) = (client.0.clone(), data.clone(), names[s].clone());
             async move {
