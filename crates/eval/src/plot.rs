@@ -191,13 +191,16 @@ pub fn table(results: &[SourceResult], target: f64) -> String {
         let (sq, sc) = strong.map_or((0.0, 0.0), |p| (p.quality, p.cost));
         let _ = write!(
             s,
-            "\n## {} ({} prompts; strongest {} {:.3} / ${:.6}; cascade tiers {})\n\n| policy | setting | quality | % of strongest | cost/prompt | % of strongest cost | vs line | failed |\n|---|---|---|---|---|---|---|---|\n",
+            "\n## {} ({} prompts; strongest {} {:.3} / ${:.6}; cascade tiers {}; per-prompt router, static embedding + kNN over {} rows: p50 {:.0} us, p99 {:.0} us)\n\n| policy | setting | quality | % of strongest | cost/prompt | % of strongest cost | vs line | failed |\n|---|---|---|---|---|---|---|---|\n",
             r.source,
             r.prompts,
             r.strongest,
             sq,
             sc,
-            r.cascade_tiers.join(" > ")
+            r.cascade_tiers.join(" > "),
+            r.index_rows,
+            r.router_us.0,
+            r.router_us.1
         );
         let mut pts: Vec<&Point> = r.points.iter().collect();
         pts.sort_by(|a, b| a.policy.cmp(&b.policy).then(a.cost.total_cmp(&b.cost)));
