@@ -47,6 +47,11 @@ impl MemorySink {
         self.records.lock().clear();
     }
 
+    /// Every record so far, removed from the sink (long runs drain it to keep memory flat).
+    pub fn take(&self) -> Vec<RequestRecord> {
+        std::mem::take(&mut *self.records.lock())
+    }
+
     /// Wait until a record with this id exists (streams record when the body ends).
     pub async fn wait_for(&self, request_id: &str) -> RequestRecord {
         for _ in 0..200 {
