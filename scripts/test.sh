@@ -9,6 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 failed=()
 passed=()
@@ -36,7 +37,7 @@ python_env() {
 }
 step "python venv (pinned SDKs)" python_env
 step "official SDKs: openai vs gateway, anthropic + google-genai vs simulator" \
-  env SWITCHYARD_BIN="$root/target/debug/switchyard" SWITCHYARD_SIM_BIN="$root/target/debug/switchyard-sim" \
+  env SWITCHYARD_BIN="$target/debug/switchyard" SWITCHYARD_SIM_BIN="$target/debug/switchyard-sim" \
   .venv/bin/python -m pytest -q tests/python
 
 browser_env() {
@@ -48,7 +49,7 @@ browser_env() {
 if browser_env; then
   step "dashboard in headless Chromium (seeded log)" bash tests/browser/run.sh
   step "dashboard in headless Chromium (after a simulator run through the gateway)" \
-    env SWITCHYARD_BIN="$root/target/debug/switchyard" bash tests/browser/gateway.sh
+    env SWITCHYARD_BIN="$target/debug/switchyard" bash tests/browser/gateway.sh
 else
   echo "=== dashboard in headless Chromium: SKIPPED (chromium or node could not be installed)"
 fi
@@ -58,10 +59,10 @@ if [ -x scripts/chaos.sh ]; then
 fi
 
 demo_smoke() {
-  timeout 120 target/debug/switchyard demo --listen 127.0.0.1:0 --sim-listen 127.0.0.1:0 --exit-after-workload >target/demo.out 2>target/demo.err
+  timeout 120 "$target/debug/switchyard" demo --listen 127.0.0.1:0 --sim-listen 127.0.0.1:0 --exit-after-workload >"$target/demo.out" 2>"$target/demo.err"
   local rc=$?
-  cat target/demo.out
-  [ $rc -eq 0 ] && grep -q "saved" target/demo.out && ! grep -q "failed with" target/demo.out
+  cat "$target/demo.out"
+  [ $rc -eq 0 ] && grep -q "saved" "$target/demo.out" && ! grep -q "failed with" "$target/demo.out"
 }
 step "demo" demo_smoke
 
