@@ -137,11 +137,16 @@ fn start_price_refresh(gateway: &Gateway, metrics: &Arc<Metrics>) {
             tracing::warn!(error = %e, "pricing.refresh is not a duration; the catalog will not refresh")
         }
     }
-    // Catalog age as a metric, sampled every few seconds off the request path.
+    // Catalog age and breaker states as metrics, sampled every few seconds off the request
+    // path (the engine generation is re-read each time, so reloads are followed).
     let metrics = metrics.clone();
+    let state = gateway.state.clone();
     tokio::spawn(async move {
         loop {
             metrics.set_catalog_age_seconds(live.age().as_secs_f64());
+            for (deployment, s) in state.engine.load().breaker_states() {
+                metrics.set_breaker_state(&deployment, s);
+            }
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }
     });
