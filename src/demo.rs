@@ -249,5 +249,5 @@ async fn stream_usage(resp: reqwest::Response) -> Option<Value> {
         .filter(|d| *d != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
         .filter_map(|v| v.get("usage").filter(|u| !u.is_null()).cloned())
-        .last()
+        .next_back()
 }

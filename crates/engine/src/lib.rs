@@ -26,7 +26,6 @@ pub mod cost;
 pub mod error;
 pub mod health;
 pub mod hedge;
-pub mod verdict;
 pub mod keys;
 pub mod latency;
 pub mod outstream;
@@ -35,6 +34,7 @@ pub mod prompt_router;
 pub mod route;
 pub mod runtime;
 pub mod task;
+pub mod verdict;
 
 pub use controls::Controls;
 pub use error::GatewayError;

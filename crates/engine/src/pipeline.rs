@@ -174,10 +174,13 @@ impl Engine {
     ) -> Result<ChatServed, GatewayError> {
         let req_ref = &req;
         let won = self
-            .run_spec(&AttemptSpec::of(&plan, deadline, &rctx.request_id, false), |idx, ctx| {
-                let p = self.models[idx].provider.clone();
-                async move { p.chat(req_ref, &ctx).await }
-            })
+            .run_spec(
+                &AttemptSpec::of(&plan, deadline, &rctx.request_id, false),
+                |idx, ctx| {
+                    let p = self.models[idx].provider.clone();
+                    async move { p.chat(req_ref, &ctx).await }
+                },
+            )
             .await;
         let mut won = match won {
             Ok(w) => w,
@@ -232,31 +235,34 @@ impl Engine {
         let req_ref = &req;
         // Failover stays invisible until the first content chunk: hold what arrives before it.
         let won = self
-            .run_spec(&AttemptSpec::of(&plan, deadline, &rctx.request_id, true), |idx, ctx| {
-                let p = self.models[idx].provider.clone();
-                async move {
-                    let mut s = p.chat_stream(req_ref, &ctx).await?;
-                    let mut held: Vec<ChatChunk> = Vec::new();
-                    loop {
-                        match s.next().await {
-                            Some(Ok(c)) => {
-                                let content = c.has_content();
-                                held.push(c);
-                                if content {
-                                    return Ok((held, s));
+            .run_spec(
+                &AttemptSpec::of(&plan, deadline, &rctx.request_id, true),
+                |idx, ctx| {
+                    let p = self.models[idx].provider.clone();
+                    async move {
+                        let mut s = p.chat_stream(req_ref, &ctx).await?;
+                        let mut held: Vec<ChatChunk> = Vec::new();
+                        loop {
+                            match s.next().await {
+                                Some(Ok(c)) => {
+                                    let content = c.has_content();
+                                    held.push(c);
+                                    if content {
+                                        return Ok((held, s));
+                                    }
                                 }
-                            }
-                            Some(Err(e)) => return Err(e),
-                            None => {
-                                return Err(ProviderError::new(
-                                    ErrorKind::StreamInterrupted,
-                                    "upstream stream ended before any content",
-                                ));
+                                Some(Err(e)) => return Err(e),
+                                None => {
+                                    return Err(ProviderError::new(
+                                        ErrorKind::StreamInterrupted,
+                                        "upstream stream ended before any content",
+                                    ));
+                                }
                             }
                         }
                     }
-                }
-            })
+                },
+            )
             .await;
         let won = match won {
             Ok(w) => w,
@@ -279,18 +285,21 @@ impl Engine {
             cache: "miss",
             overhead_ms: ms(overhead),
         };
-        let out = OutStream::serving(StreamSetup {
-            engine: self.clone(),
-            model: won.model,
-            baseline: plan.baseline,
-            held,
-            rest,
-            record: rec,
-            attempts: won.attempts,
-            wants_usage,
-            started: rctx.started,
-            upstream_time: won.upstream_time,
-        }, Some(won.deployment));
+        let out = OutStream::serving(
+            StreamSetup {
+                engine: self.clone(),
+                model: won.model,
+                baseline: plan.baseline,
+                held,
+                rest,
+                record: rec,
+                attempts: won.attempts,
+                wants_usage,
+                started: rctx.started,
+                upstream_time: won.upstream_time,
+            },
+            Some(won.deployment),
+        );
         Ok(ChatServed::Stream(out, meta))
     }
 

@@ -338,7 +338,11 @@ fn cascade_rt(
     if r.strategy != "cascade" {
         return None;
     }
-    let tiers: Vec<usize> = r.tiers.iter().filter_map(|m| index.get(m).copied()).collect();
+    let tiers: Vec<usize> = r
+        .tiers
+        .iter()
+        .filter_map(|m| index.get(m).copied())
+        .collect();
     crate::cascade::CascadeRt::build(name, r.gates.as_ref(), &tiers, models)
         .map(Arc::new)
         .map_err(|e| errors.push(e))
