@@ -1,6 +1,9 @@
 //! The `switchyard` binary as a user runs it: `check`, `route`, `serve` with SIGHUP reload,
 //! and `prices import`.
-#![expect(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

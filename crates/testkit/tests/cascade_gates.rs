@@ -1,6 +1,9 @@
 //! Cascade routes end to end (client -> gateway -> simulator): acceptance, escalation on each
 //! gate, streaming hold-and-release, billing of every attempt, a tier without logprobs.
-#![expect(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use serde_json::{Value, json};
 use switchyard_sim::{ModelConfig, SimConfig, Wire};

@@ -2,7 +2,10 @@
 //! not, with a fallback, the stored cost and tokens equal what the client was told — in
 //! SQLite, and in PostgreSQL when DATABASE_URL is set. And a stalled store never holds a
 //! request: records spill and arrive exactly once after the store returns.
-#![expect(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
