@@ -12,7 +12,7 @@ use switchyard_core::{ChatRequest, Role};
 use switchyard_engine::pipeline::Meta;
 use switchyard_engine::{ChatServed, Controls, GatewayError};
 
-use super::{authenticate, body_bytes, ctx, parse_json};
+use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
 use crate::envelope::{error_response, set};
 use crate::state::AppState;
 
@@ -35,24 +35,14 @@ pub async fn chat_completions(
     let (tenant, req, controls) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            let rctx = ctx(
-                &state,
-                request_id.clone(),
-                "anonymous".to_owned(),
-                started,
-                Controls::default(),
-            );
-            engine.record_rejected(&rctx, "chat", "", &e);
+            record_rejected(&engine, &request_id, started, "chat", &e);
             return error_response(&e, &request_id);
         }
     };
-    let rctx = ctx(&state, request_id.clone(), tenant, started, controls);
+    let rctx = ctx(request_id.clone(), tenant, started, controls);
     match engine.chat(req, rctx).await {
         Ok(ChatServed::Json(resp, meta)) => {
-            let mut h = meta_headers(&meta);
-            if let Some(c) = meta.cost {
-                set(&mut h, "x-switchyard-cost", &c.to_string());
-            }
+            let h = meta_headers(&meta);
             (h, axum::Json(resp)).into_response()
         }
         Ok(ChatServed::Stream(stream, meta)) => {
@@ -79,6 +69,10 @@ pub fn meta_headers(meta: &Meta) -> HeaderMap {
         "x-switchyard-overhead-ms",
         &format!("{:.3}", meta.overhead_ms),
     );
+    // Known for JSON answers; a stream's cost arrives in its final usage chunk.
+    if let Some(c) = meta.cost {
+        set(&mut h, "x-switchyard-cost", &c.to_string());
+    }
     h
 }
 

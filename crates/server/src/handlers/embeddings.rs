@@ -12,8 +12,8 @@ use switchyard_core::{EmbedInput, EmbedRequest};
 use switchyard_engine::{Controls, GatewayError};
 
 use super::chat::meta_headers;
-use super::{authenticate, body_bytes, ctx, parse_json};
-use crate::envelope::{error_response, set};
+use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
+use crate::envelope::error_response;
 use crate::state::AppState;
 
 pub async fn embeddings(
@@ -45,24 +45,14 @@ pub async fn embeddings(
     let (tenant, req, controls) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            let rctx = ctx(
-                &state,
-                request_id.clone(),
-                "anonymous".to_owned(),
-                started,
-                Controls::default(),
-            );
-            engine.record_rejected(&rctx, "embeddings", "", &e);
+            record_rejected(&engine, &request_id, started, "embeddings", &e);
             return error_response(&e, &request_id);
         }
     };
-    let rctx = ctx(&state, request_id.clone(), tenant, started, controls);
+    let rctx = ctx(request_id.clone(), tenant, started, controls);
     match engine.embed(req, rctx).await {
         Ok(served) => {
-            let mut h = meta_headers(&served.meta);
-            if let Some(c) = served.meta.cost {
-                set(&mut h, "x-switchyard-cost", &c.to_string());
-            }
+            let h = meta_headers(&served.meta);
             (h, axum::Json(served.body)).into_response()
         }
         Err(e) => error_response(&e, &request_id),

@@ -16,7 +16,7 @@ use switchyard_engine::outstream::OutItem;
 use switchyard_engine::{ChatServed, Controls, GatewayError};
 
 use super::chat::meta_headers;
-use super::{authenticate, body_bytes, ctx, parse_json};
+use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
 use crate::anthropic::{error_body, request, response, stream::Translator};
 use crate::envelope::set;
 use crate::state::AppState;
@@ -54,24 +54,14 @@ pub async fn messages(
     let (tenant, req, controls) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            let rctx = ctx(
-                &state,
-                request_id.clone(),
-                "anonymous".to_owned(),
-                started,
-                Controls::default(),
-            );
-            engine.record_rejected(&rctx, "messages", "", &e);
+            record_rejected(&engine, &request_id, started, "messages", &e);
             return error_response(&e, &request_id);
         }
     };
-    let rctx = ctx(&state, request_id.clone(), tenant, started, controls);
+    let rctx = ctx(request_id.clone(), tenant, started, controls);
     match engine.chat(req, rctx).await {
         Ok(ChatServed::Json(resp, meta)) => {
-            let mut h = meta_headers(&meta);
-            if let Some(c) = meta.cost {
-                set(&mut h, "x-switchyard-cost", &c.to_string());
-            }
+            let h = meta_headers(&meta);
             (h, axum::Json(response::to_anthropic(&resp))).into_response()
         }
         Ok(ChatServed::Stream(out, meta)) => {

@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
-use switchyard_engine::{Controls, GatewayError, RequestCtx};
+use switchyard_engine::{Controls, Engine, GatewayError, RequestCtx};
 
 use crate::state::AppState;
 
@@ -96,14 +96,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
     })
 }
 
-pub fn ctx(
-    state: &AppState,
-    request_id: String,
-    tenant: String,
-    started: Instant,
-    controls: Controls,
-) -> RequestCtx {
-    let _ = state;
+pub fn ctx(request_id: String, tenant: String, started: Instant, controls: Controls) -> RequestCtx {
     RequestCtx {
         request_id,
         tenant,
@@ -111,6 +104,24 @@ pub fn ctx(
         ts_ms: now_ms(),
         controls,
     }
+}
+
+/// Log a request rejected before the engine saw it (bad body, auth, controls), so every
+/// request is accounted.
+pub fn record_rejected(
+    engine: &Engine,
+    request_id: &str,
+    started: Instant,
+    endpoint: &str,
+    e: &GatewayError,
+) {
+    let rctx = ctx(
+        request_id.to_owned(),
+        "anonymous".to_owned(),
+        started,
+        Controls::default(),
+    );
+    engine.record_rejected(&rctx, endpoint, "", e);
 }
 
 pub fn now_ms() -> i64 {
