@@ -125,6 +125,9 @@ fn jobs() -> Vec<Job> {
             body: json!({"model": "openai/gpt-4o-mini", "messages": user("Give me a user record as JSON."), "response_format": {"type": "json_schema", "json_schema": {"name": "user", "schema": {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}}}}),
         },
     ];
+    v.push(Job { label: "cascade", task: None, body: json!({"model": "careful", "messages": user("Is 17 a prime number? Answer briefly.")}) });
+    // The same question again: served from the exact cache, at no upstream cost.
+    v.push(Job { label: "repeat (cache)", task: Some("translation"), body: json!({"model": "auto", "messages": user("Translate to French: the weather is lovely today.")}) });
     for model in [
         "openai/gpt-4o",
         "anthropic/claude-3-5-haiku",
@@ -151,7 +154,9 @@ async fn workload(base: &str) -> Result<(), String> {
     let mut total = Decimal::ZERO;
     let mut baseline_total = Decimal::ZERO;
     let mut unknown = 0;
-    for job in jobs() {
+    for mut job in jobs() {
+        // Deterministic requests, so the exact cache and coalescing apply.
+        job.body["temperature"] = json!(0);
         let t0 = Instant::now();
         let mut req = client
             .post(format!("{base}/v1/chat/completions"))
