@@ -128,11 +128,21 @@ fn is_bert_control(c: char) -> bool {
     if matches!(c, '\t' | '\n' | '\r') {
         return false;
     }
+    // ASCII fast path (the category table lookup showed in the routing profile): the only
+    // ASCII chars in the `Other` group are the controls.
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     c.general_category_group() == GeneralCategoryGroup::Other
 }
 
 pub(crate) fn is_bert_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || c.general_category_group() == GeneralCategoryGroup::Punctuation
+    // BERT counts every ASCII non-alphanumeric symbol as punctuation, which covers the ASCII
+    // chars of the Unicode `Punctuation` group; only non-ASCII chars need the table.
+    if c.is_ascii() {
+        return c.is_ascii_punctuation();
+    }
+    c.general_category_group() == GeneralCategoryGroup::Punctuation
 }
 
 /// `BertNormalizer { clean_text, handle_chinese_chars, strip_accents, lowercase }`.
@@ -197,6 +207,19 @@ mod tests {
     fn tiny() -> WordPiece {
         let vocab = "[PAD]\n[UNK]\nun\n##aff\n##able\nhello\n!\n,\nworld\ncafe\n中\n##s";
         WordPiece::from_vocab_txt(vocab).unwrap()
+    }
+
+    /// The ASCII fast paths answer what the Unicode tables answer.
+    #[test]
+    fn ascii_fast_paths_match_the_tables() {
+        for c in (0u8..=0x7F).map(char::from) {
+            let control = !matches!(c, '\t' | '\n' | '\r')
+                && c.general_category_group() == GeneralCategoryGroup::Other;
+            assert_eq!(is_bert_control(c), control, "{c:?}");
+            let punct = c.is_ascii_punctuation()
+                || c.general_category_group() == GeneralCategoryGroup::Punctuation;
+            assert_eq!(is_bert_punctuation(c), punct, "{c:?}");
+        }
     }
 
     #[test]

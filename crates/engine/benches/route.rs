@@ -4,18 +4,21 @@
 //! The route is `cheapest` with a per-task quality floor and a price ceiling over 200 models
 //! priced from the bundled catalog (ids reused past its size), so every candidate runs the
 //! capability, context, quality, ceiling and estimate checks, and the survivors are sorted.
+//! `decide_*` is the decision itself; `plan_200_request_path` adds what a request pays on top
+//! (the live clock, the task classifier, naming the pick); `plan_200_rendered` is a full
+//! explanation (every candidate and exclusion in words), as `POST /v1/route/explain` returns.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchyard_engine::route::RouteCtx;
+use switchyard_engine::route::{Detail, RouteCtx};
 use switchyard_engine::runtime::NullSink;
 use switchyard_engine::{Controls, Engine, Shared};
 
 const MODELS: usize = 200;
 
-fn config() -> String {
+fn config(exact: bool) -> String {
     let book = switchyard_pricing::PriceBook::bundled().expect("bundled catalog");
     let mut ids: Vec<String> = book
         .ids()
@@ -32,9 +35,10 @@ fn config() -> String {
     let mut names = Vec::new();
     for i in 0..MODELS {
         let q = 0.5 + (i % 10) as f64 * 0.05;
+        let id = &ids[i % ids.len()];
         s.push_str(&format!(
-            "[models.\"m{i}\"]\nprovider = \"p\"\nprice_id = \"{}\"\nquality = {{ code = {q:.2}, chat = 0.8, reasoning = 0.7 }}\n",
-            ids[i % ids.len()]
+            "[models.\"m{i}\"]\nprovider = \"p\"\nprice_id = \"{id}\"\nupstream = \"{}\"\nquality = {{ code = {q:.2}, chat = 0.8, reasoning = 0.7 }}\n",
+            id.rsplit('/').next().unwrap_or(id)
         ));
         names.push(format!("\"m{i}\""));
     }
@@ -42,11 +46,14 @@ fn config() -> String {
         "[routes.auto]\nstrategy = \"cheapest\"\nmin_quality = 0.7\nmax_cost = \"0.05\"\ncandidates = [{}]\n",
         names.join(", ")
     ));
+    if exact {
+        s.push_str("[pricing]\ntoken_count = \"exact\"\n");
+    }
     s
 }
 
 fn bench(c: &mut Criterion) {
-    let cfg = switchyard_engine::config::load_str(&config()).expect("config");
+    let cfg = switchyard_engine::config::load_str(&config(false)).expect("config");
     let engine = Engine::build(cfg, Shared::new(), Arc::new(NullSink)).expect("engine");
     let req: switchyard_core::ChatRequest = serde_json::from_value(serde_json::json!({
         "model": "auto", "max_tokens": 300,
@@ -82,6 +89,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("plan_200_rendered", |b| {
         b.iter(|| engine.plan_with(black_box(&req), &named, &ctx))
     });
+    // What the request path runs: classify, decide, and word only the pick.
+    g.bench_function("plan_200_request_path", |b| {
+        b.iter(|| {
+            let ctx = RouteCtx::for_request(&req);
+            engine.plan_detailed(black_box(&req), &classify, &ctx, Detail::Request)
+        })
+    });
     g.bench_function("decide_live_ctx", |b| {
         b.iter(|| {
             let ctx = RouteCtx::for_request(&req);
@@ -98,6 +112,25 @@ fn bench(c: &mut Criterion) {
                 .filter_map(|m| book.estimate(&m.price_id, black_box(40), 300, &ctx.pricing))
                 .count()
         })
+    });
+    // `[pricing] token_count = "exact"`: the catalog's OpenAI models count the prompt in
+    // their own encoding (loaded before measuring).
+    let exact = Engine::build(
+        switchyard_engine::config::load_str(&config(true)).expect("config"),
+        Shared::new(),
+        Arc::new(NullSink),
+    )
+    .expect("engine");
+    for e in switchyard_engine::tokens::Encoding::ALL {
+        e.load();
+    }
+    let d = exact.decide_with(&req, &named, &ctx).expect("decision");
+    eprintln!(
+        "exact counts: {:?} (estimate {})",
+        d.exact_tokens, d.prompt_tokens
+    );
+    g.bench_function("decide_200_exact_tokens", |b| {
+        b.iter(|| exact.decide_with(black_box(&req), &named, &ctx))
     });
     g.finish();
 }

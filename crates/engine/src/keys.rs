@@ -123,7 +123,17 @@ impl KeyPool {
 
     /// (usable, cooling, dead) counts, for `/v1/models` and metrics.
     pub fn status(&self) -> (usize, usize, usize) {
-        let now = self.now_ms();
+        self.status_ms(self.now_ms())
+    }
+
+    /// [`KeyPool::status`] at `now`: a routing decision reads the clock once for all its
+    /// candidates instead of once per pool.
+    pub fn status_at(&self, now: Instant) -> (usize, usize, usize) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis();
+        self.status_ms(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    fn status_ms(&self, now: u64) -> (usize, usize, usize) {
         let mut s = (0, 0, 0);
         for k in &self.keys {
             if k.dead.load(Ordering::Relaxed) {

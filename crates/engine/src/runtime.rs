@@ -106,6 +106,16 @@ pub struct ModelRt {
     pub context_window: Option<u32>,
     pub max_output: Option<u32>,
     pub quality: BTreeMap<String, f64>,
+    /// `quality` by task id ([`Engine::task_ids`]), so a routing decision reads an array slot
+    /// per candidate instead of comparing task names in a map.
+    pub quality_by_task: Box<[Option<f64>]>,
+    /// `quality.default`: the figure for a task the table does not name.
+    pub quality_default: Option<f64>,
+    /// The price book's slot for `price_id`, remembered per book generation.
+    pub price_slot: switchyard_pricing::PriceSlot,
+    /// The OpenAI encoding prompt tokens are counted in, with `[pricing] token_count =
+    /// "exact"` and a model of that family; `None` = the estimate.
+    pub encoding: Option<crate::tokens::Encoding>,
     pub embedding: bool,
     pub first_byte_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -164,6 +174,8 @@ pub struct Engine {
     pub config: Arc<Config>,
     pub models: Vec<ModelRt>,
     pub model_index: HashMap<String, usize>,
+    /// Every task named in a model's quality table (but `default`), numbered.
+    pub task_ids: HashMap<String, usize>,
     pub routes: HashMap<String, RouteRt>,
     pub aliases: HashMap<String, String>,
     pub shared: Arc<Shared>,
@@ -250,11 +262,23 @@ impl Engine {
                 context_window,
                 max_output,
                 quality: m.quality.clone(),
+                quality_by_task: Box::default(),
+                quality_default: m.quality.get("default").copied(),
+                price_slot: switchyard_pricing::PriceSlot::default(),
+                encoding: (pricing_cfg.token_count == crate::tokens::TokenCount::Exact)
+                    .then(|| crate::tokens::Encoding::of_model(m.upstream_name(name)))
+                    .flatten(),
                 embedding: m.is_embedding(),
                 first_byte_timeout: pcfg.first_byte_timeout,
                 idle_timeout: pcfg.idle_timeout,
                 latency: shared.latency.tracker(name),
             });
+        }
+        let task_ids = intern_tasks(&mut models);
+        for e in crate::tokens::Encoding::ALL {
+            if models.iter().any(|m| m.encoding == Some(e)) {
+                e.warm();
+            }
         }
         let mut routes = HashMap::new();
         for (name, r) in &config.routes {
@@ -312,6 +336,7 @@ impl Engine {
             config: Arc::new(config),
             models,
             model_index,
+            task_ids,
             routes,
             aliases,
             shared,
@@ -325,6 +350,27 @@ impl Engine {
     pub fn model(&self, name: &str) -> Option<&ModelRt> {
         self.model_index.get(name).map(|&i| &self.models[i])
     }
+}
+
+/// Number every task named in a quality table and fill each model's `quality_by_task`.
+fn intern_tasks(models: &mut [ModelRt]) -> HashMap<String, usize> {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for m in models.iter() {
+        for t in m.quality.keys().filter(|t| *t != "default") {
+            let next = ids.len();
+            ids.entry(t.clone()).or_insert(next);
+        }
+    }
+    for m in models.iter_mut() {
+        let mut row = vec![None; ids.len()];
+        for (t, &q) in &m.quality {
+            if let Some(&i) = ids.get(t) {
+                row[i] = Some(q);
+            }
+        }
+        m.quality_by_task = row.into_boxed_slice();
+    }
+    ids
 }
 
 /// Gates of a cascade route over its resolved tiers; None for other strategies.

@@ -1,11 +1,13 @@
 //! The compiled price book: catalog + rules + overrides, resolved per model once, so that a
 //! cost is one hash lookup and a handful of exact decimal multiplications.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use switchyard_core::{Usage, Usd};
 
@@ -116,7 +118,47 @@ impl ClassTokens {
 struct Tier {
     above: u64,
     rates: Rates,
+    fast: Option<FastRates>,
     label: String,
+}
+
+/// The two rates an estimate reads, as integer mantissas at one shared decimal scale, so an
+/// estimate is two integer multiply-adds instead of `Decimal` multiplications (which rescale on
+/// every operation and dominated a 200-model routing decision). `None` when a rate does not fit
+/// (scale above 28 or a mantissa beyond 96 bits), in which case the `Decimal` path is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FastRates {
+    scale: u32,
+    input: i128,
+    /// The dearer of the output and reasoning rates: the estimate's worst case.
+    output: i128,
+}
+
+impl FastRates {
+    fn of(r: &Rates) -> Option<FastRates> {
+        let out = r.output.max(r.reasoning).0;
+        let inp = r.input.0;
+        let scale = inp.scale().max(out.scale());
+        let at = |d: Decimal| -> Option<i128> {
+            d.mantissa()
+                .checked_mul(10i128.checked_pow(scale - d.scale())?)
+        };
+        Some(FastRates {
+            scale,
+            input: at(inp)?,
+            output: at(out)?,
+        })
+    }
+
+    /// `input * prompt + output * completion` exactly, at `self.scale`; `None` on overflow of
+    /// what a `Decimal` can hold.
+    fn estimate(&self, prompt_tokens: u64, output_tokens: u64) -> Option<Decimal> {
+        let raw = self
+            .input
+            .checked_mul(i128::from(prompt_tokens))?
+            .checked_add(self.output.checked_mul(i128::from(output_tokens))?)?;
+        Decimal::try_from_i128_with_scale(raw, self.scale).ok()
+    }
 }
 
 #[derive(Debug)]
@@ -129,6 +171,7 @@ struct Discount {
 struct Compiled {
     entry: ModelEntry,
     base: Rates,
+    fast: Option<FastRates>,
     /// Ascending by threshold; the highest one the prompt exceeds wins.
     tiers: Vec<Tier>,
     windows: Vec<WindowRule>,
@@ -139,8 +182,53 @@ struct Compiled {
 
 #[derive(Debug, Default)]
 struct Inner {
-    models: HashMap<String, Compiled>,
+    models: Vec<Compiled>,
+    /// FxHash: ids are our own catalog's, not attacker-chosen keys, and SipHash's cost showed
+    /// in a 200-model routing decision (one lookup per candidate).
+    by_id: FxHashMap<String, u32>,
     as_of: String,
+    /// Unique per compiled book (from 1), so a [`PriceSlot`] knows when its index is stale.
+    generation: u64,
+}
+
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+/// A price id's position in the current book, remembered: a caller that prices the same
+/// model on every request (routing) keeps one per model and skips the id lookup until the
+/// book is replaced (a catalog refresh or reload compiles a new generation).
+#[derive(Debug, Default)]
+pub struct PriceSlot(AtomicU64);
+
+/// The slot's index value for an id the book does not price.
+const ABSENT: u32 = u32::MAX;
+
+impl PriceSlot {
+    fn index(&self, book: &PriceBook, id: &str) -> Option<usize> {
+        let generation = book.inner.generation & 0xFFFF_FFFF;
+        let v = self.0.load(Ordering::Relaxed);
+        let idx = if v != 0 && v >> 32 == generation {
+            (v & 0xFFFF_FFFF) as u32
+        } else {
+            let i = book.inner.by_id.get(id).copied().unwrap_or(ABSENT);
+            self.0
+                .store((generation << 32) | u64::from(i), Ordering::Relaxed);
+            i
+        };
+        (idx != ABSENT).then_some(idx as usize)
+    }
+
+    /// [`PriceBook::estimate`] for `id`, through the remembered slot.
+    pub fn estimate(
+        &self,
+        book: &PriceBook,
+        id: &str,
+        prompt_tokens: u64,
+        max_output_tokens: u64,
+        ctx: &PricingCtx,
+    ) -> Option<Usd> {
+        let c = &book.inner.models[self.index(book, id)?];
+        Some(c.estimate(prompt_tokens, max_output_tokens, ctx))
+    }
 }
 
 /// Catalog + rules, compiled. Cloning is an `Arc` bump; lookups are O(1) by id.
@@ -171,7 +259,9 @@ impl PriceBook {
             return Err(errors);
         }
         let rules: Vec<&Rule> = catalog.rules.iter().chain(extra_rules).collect();
-        let mut models = HashMap::with_capacity(catalog.models.len());
+        let mut models = Vec::with_capacity(catalog.models.len());
+        let mut by_id: FxHashMap<String, u32> =
+            FxHashMap::with_capacity_and_hasher(catalog.models.len(), Default::default());
         for (i, entry) in catalog.models.iter().enumerate() {
             let Some(base) = Rates::from_prices(&entry.prices) else {
                 errors.push(format!("models[{i}].prices: input and output are required"));
@@ -180,6 +270,7 @@ impl PriceBook {
             let mut c = Compiled {
                 entry: entry.clone(),
                 base,
+                fast: FastRates::of(&base),
                 tiers: Vec::new(),
                 windows: Vec::new(),
                 batch: None,
@@ -192,6 +283,7 @@ impl PriceBook {
                     c.tiers.push(Tier {
                         above: t.above_input_tokens,
                         rates,
+                        fast: FastRates::of(&rates),
                         label: format!("tier>{}", t.above_input_tokens),
                     });
                 }
@@ -202,6 +294,7 @@ impl PriceBook {
                     Rule::Tier(t) => c.tiers.push(Tier {
                         above: t.above_input_tokens,
                         rates: base.scaled(t.multiplier),
+                        fast: FastRates::of(&base.scaled(t.multiplier)),
                         label: format!("tier:{} x{}", t.name, t.multiplier.normalize()),
                     }),
                     Rule::Batch(d) => c.batch = Some(discount("batch", d.multiplier, &d.name)),
@@ -209,7 +302,17 @@ impl PriceBook {
                 }
             }
             c.tiers.sort_by_key(|t| t.above);
-            models.insert(entry.id.clone(), c);
+            match by_id.get(&entry.id) {
+                // A repeated id: the later entry wins, as a map insert would.
+                Some(&at) => models[at as usize] = c,
+                None => {
+                    by_id.insert(
+                        entry.id.clone(),
+                        u32::try_from(models.len()).unwrap_or(ABSENT),
+                    );
+                    models.push(c);
+                }
+            }
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -217,7 +320,9 @@ impl PriceBook {
         Ok(PriceBook {
             inner: Arc::new(Inner {
                 models,
+                by_id,
                 as_of: catalog.as_of.clone(),
+                generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             }),
         })
     }
@@ -228,11 +333,11 @@ impl PriceBook {
     }
 
     pub fn entry(&self, id: &str) -> Option<&ModelEntry> {
-        self.inner.models.get(id).map(|c| &c.entry)
+        self.get(id).map(|c| &c.entry)
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.inner.models.contains_key(id)
+        self.inner.by_id.contains_key(id)
     }
 
     pub fn len(&self) -> usize {
@@ -245,7 +350,14 @@ impl PriceBook {
 
     /// Every model id, unordered.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.inner.models.keys().map(String::as_str)
+        self.inner.by_id.keys().map(String::as_str)
+    }
+
+    fn get(&self, id: &str) -> Option<&Compiled> {
+        self.inner
+            .by_id
+            .get(id)
+            .map(|&i| &self.inner.models[i as usize])
     }
 
     /// The catalog's `as_of` date.
@@ -256,14 +368,14 @@ impl PriceBook {
     /// Effective per-token rates for a request with this many prompt tokens, every rule
     /// applied; `None` when the model has no known price. Routing compares these.
     pub fn rates(&self, id: &str, prompt_tokens: u64, ctx: &PricingCtx) -> Option<Rates> {
-        let c = self.inner.models.get(id)?;
+        let c = self.get(id)?;
         let (rates, m, _) = c.resolve(prompt_tokens, ctx, false);
         Some(rates.scaled(m))
     }
 
     /// What this usage costs on this model; `None` (never zero) when the price is unknown.
     pub fn cost(&self, id: &str, usage: &Usage, ctx: &PricingCtx) -> Option<CostBreakdown> {
-        let c = self.inner.models.get(id)?;
+        let c = self.get(id)?;
         let (rates, m, applied) = c.resolve(usage.prompt_tokens, ctx, true);
         let t = ClassTokens::from_usage(usage);
         let bill = |rate: Usd, n: u64| Usd(rate.0 * Decimal::from(n) * m);
@@ -293,12 +405,10 @@ impl PriceBook {
         max_output_tokens: u64,
         ctx: &PricingCtx,
     ) -> Option<Usd> {
-        let c = self.inner.models.get(id)?;
-        let (r, m, _) = c.resolve(prompt_tokens, ctx, false);
-        let out_rate = r.output.max(r.reasoning);
-        let raw = r.input.0 * Decimal::from(prompt_tokens)
-            + out_rate.0 * Decimal::from(max_output_tokens);
-        Some(Usd(raw * m))
+        Some(
+            self.get(id)?
+                .estimate(prompt_tokens, max_output_tokens, ctx),
+        )
     }
 }
 
@@ -310,6 +420,50 @@ fn discount(kind: &str, multiplier: Decimal, name: &str) -> Discount {
 }
 
 impl Compiled {
+    fn estimate(&self, prompt_tokens: u64, max_output_tokens: u64, ctx: &PricingCtx) -> Usd {
+        let (fast, m) = self.fast_resolve(prompt_tokens, ctx);
+        if let Some(raw) = fast.and_then(|f| f.estimate(prompt_tokens, max_output_tokens)) {
+            return Usd(if m == Decimal::ONE { raw } else { raw * m });
+        }
+        let (r, m, _) = self.resolve(prompt_tokens, ctx, false);
+        let out_rate = r.output.max(r.reasoning);
+        let raw = r.input.0 * Decimal::from(prompt_tokens)
+            + out_rate.0 * Decimal::from(max_output_tokens);
+        Usd(raw * m)
+    }
+
+    /// The integer rates for this prompt size and the multiplier in force (as
+    /// [`Compiled::resolve`], without labels or the rate tables).
+    fn fast_resolve(&self, prompt_tokens: u64, ctx: &PricingCtx) -> (Option<FastRates>, Decimal) {
+        let fast = match self.tiers.iter().rev().find(|t| prompt_tokens > t.above) {
+            Some(t) => t.fast,
+            None => self.fast,
+        };
+        (fast, self.multiplier(ctx))
+    }
+
+    fn multiplier(&self, ctx: &PricingCtx) -> Decimal {
+        let mut m = Decimal::ONE;
+        for w in self.windows.iter().filter(|w| w.contains(ctx.at)) {
+            m *= w.multiplier;
+        }
+        if let Some(d) = self.service(ctx) {
+            m *= d.multiplier;
+        }
+        m
+    }
+
+    /// A request is either batch or flex; batch is the deeper commitment, so it wins.
+    fn service(&self, ctx: &PricingCtx) -> Option<&Discount> {
+        if ctx.batch {
+            self.batch.as_ref()
+        } else if ctx.flex {
+            self.flex.as_ref()
+        } else {
+            None
+        }
+    }
+
     /// Base or tier rates for this prompt size, and the product of every multiplier in force.
     fn resolve(
         &self,
@@ -335,15 +489,7 @@ impl Compiled {
                 applied.push(format!("window:{} x{}", w.name, w.multiplier.normalize()));
             }
         }
-        // A request is either batch or flex; batch is the deeper commitment, so it wins.
-        let service = if ctx.batch {
-            self.batch.as_ref()
-        } else if ctx.flex {
-            self.flex.as_ref()
-        } else {
-            None
-        };
-        if let Some(d) = service {
+        if let Some(d) = self.service(ctx) {
             m *= d.multiplier;
             if explain {
                 applied.push(d.label.clone());

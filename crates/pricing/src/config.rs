@@ -39,6 +39,18 @@ pub struct PricingConfig {
     /// Names of catalog rules to ignore.
     pub disable_rules: Vec<String>,
     pub overrides: BTreeMap<String, ModelOverride>,
+    /// How prompt tokens are counted before dispatch (the estimate, the ceiling, context fit
+    /// and tiers); the bill always prices the provider's reported usage.
+    pub token_count: TokenCount,
+}
+
+/// `token_count = "estimate" | "exact"`: see `switchyard_engine::tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCount {
+    #[default]
+    Estimate,
+    Exact,
 }
 
 /// Per-deployment changes to one model; every field optional. A model absent from the catalog

@@ -17,9 +17,9 @@ pub mod import;
 pub mod live;
 pub mod rules;
 
-pub use book::{ClassTokens, CostBreakdown, PriceBook, PricingCtx, Rates};
+pub use book::{ClassTokens, CostBreakdown, PriceBook, PriceSlot, PricingCtx, Rates};
 pub use catalog::{Catalog, Mode, ModelEntry, Prices, Tier};
-pub use config::{CatalogSource, ModelOverride, PricingConfig};
+pub use config::{CatalogSource, ModelOverride, PricingConfig, TokenCount};
 pub use import::{ImportError, import_litellm, import_openrouter};
 pub use live::{LivePrices, RefreshTask};
 pub use rules::Rule;

@@ -276,3 +276,68 @@ fn rates_reflect_every_rule() {
     assert_eq!(r.cached_input, Usd(dec!(0.000000035)));
     assert_eq!(r.output, Usd(dec!(0.00000055)));
 }
+
+/// The integer fast path of `estimate` against the rates spelled out in decimals, for every
+/// catalog model, across tiers, a discount window, batch and flex.
+#[test]
+fn estimates_equal_the_decimal_rates_for_every_model() {
+    let b = book();
+    // 17:30 UTC is inside DeepSeek's off-peak window (see the test above).
+    let off_peak = PricingCtx::at(at(2025, 8, 1, 17, 30));
+    let mut batch = plain();
+    batch.batch = true;
+    let mut flex = plain();
+    flex.flex = true;
+    let mut checked = 0;
+    for id in b.ids() {
+        for ctx in [plain(), off_peak, batch, flex] {
+            for (p, o) in [(0, 0), (1, 1), (40, 300), (150_000, 8192), (300_000, 0)] {
+                let r = b.rates(id, p, &ctx).expect("priced");
+                let want = r.input.0 * rust_decimal::Decimal::from(p)
+                    + r.output.max(r.reasoning).0 * rust_decimal::Decimal::from(o);
+                let got = b.estimate(id, p, o, &ctx).expect("priced");
+                assert_eq!(got.0, want, "{id} {p}+{o} {ctx:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 150 * 20);
+}
+
+/// A remembered slot follows the book it is asked with: a new generation (a refresh or a
+/// reload with other prices) is looked up again, never priced from a stale index.
+#[test]
+fn a_price_slot_follows_book_generations() {
+    let slot = switchyard_pricing::PriceSlot::default();
+    let one = book();
+    let two = PriceBook::from_config(&config(
+        r#"
+        [overrides."openai/gpt-4o-mini"]
+        input = "1"
+        output = "2"
+        "#,
+    ))
+    .expect("config builds");
+    let id = "openai/gpt-4o-mini";
+    for b in [&one, &two, &one, &two] {
+        assert_eq!(
+            slot.estimate(b, id, 1000, 1000, &plain()),
+            b.estimate(id, 1000, 1000, &plain())
+        );
+    }
+    assert_eq!(
+        slot.estimate(&two, id, 1_000_000, 0, &plain()),
+        Some(usd("1"))
+    );
+    let unknown = switchyard_pricing::PriceSlot::default();
+    assert!(
+        unknown
+            .estimate(&one, "openai/gpt-7", 1, 1, &plain())
+            .is_none()
+    );
+    assert!(
+        unknown
+            .estimate(&one, "openai/gpt-7", 1, 1, &plain())
+            .is_none()
+    );
+}

@@ -103,6 +103,13 @@ pub fn quality_for(m: &ModelRt, task: Option<&str>) -> Option<f64> {
         .copied()
 }
 
+/// [`quality_for`] by interned task id ([`Engine::task_ids`]); `None` = a task no model's
+/// table names, which only a `default` entry can answer.
+pub fn quality_at(m: &ModelRt, task: Option<usize>) -> Option<f64> {
+    task.and_then(|t| m.quality_by_task.get(t).copied().flatten())
+        .or(m.quality_default)
+}
+
 /// The estimated cost of the request on `m`, every rule in force at `ctx`.
 pub fn estimate(
     book: &PriceBook,
@@ -111,7 +118,13 @@ pub fn estimate(
     output_tokens: u64,
     ctx: &RouteCtx,
 ) -> Option<Usd> {
-    book.estimate(&m.price_id, prompt_tokens, output_tokens, &ctx.pricing)
+    m.price_slot.estimate(
+        book,
+        &m.price_id,
+        prompt_tokens,
+        output_tokens,
+        &ctx.pricing,
+    )
 }
 
 impl Engine {
@@ -124,11 +137,15 @@ impl Engine {
         ctx: &RouteCtx,
     ) {
         let book = self.shared.prices.current();
-        let task = d.task.task.as_deref();
+        let task = d
+            .task
+            .task
+            .as_deref()
+            .and_then(|t| self.task_ids.get(t).copied());
         let min_q = d.limits.min_quality.filter(|_| {
             let any = list
                 .iter()
-                .any(|&(i, _, _)| quality_for(&self.models[i], task).is_some());
+                .any(|&(i, _, _)| quality_at(&self.models[i], task).is_some());
             d.quality_unapplied = !any;
             any
         });
@@ -140,7 +157,7 @@ impl Engine {
         let mut unavailable: Vec<(Scored, bool)> = Vec::new();
         for &(idx, position, fallback) in list {
             let m = &self.models[idx];
-            let quality = quality_for(m, task);
+            let quality = quality_at(m, task);
             let check = self.check(m, d, min_q, quality, &book, series, ctx);
             match check {
                 Err(why) => d.excluded.push((idx, why)),
@@ -152,7 +169,7 @@ impl Engine {
                         position,
                         fallback,
                     };
-                    let (usable, _cooling, dead) = m.keys.status();
+                    let (usable, _cooling, dead) = m.keys.status_at(ctx.now);
                     if usable == 0 && !m.keys.is_empty() {
                         unavailable.push((s, dead == m.keys.len()));
                     } else {
@@ -206,12 +223,13 @@ impl Engine {
         if let Some(cap) = missing {
             return Err(Why::MissingCapability(cap));
         }
+        let prompt_tokens = d.prompt_tokens_for(m);
         if let Some(window) = m.context_window {
-            if l.context_needed > u64::from(window) {
-                return Err(Why::ContextTooSmall {
-                    needed: l.context_needed,
-                    window,
-                });
+            // The limits' figure uses the estimate; a model counted exactly is checked on its
+            // own count plus the same explicit max_tokens.
+            let needed = l.context_needed - d.prompt_tokens + prompt_tokens;
+            if needed > u64::from(window) {
+                return Err(Why::ContextTooSmall { needed, window });
             }
         }
         if let Some(min) = min_q {
@@ -222,7 +240,7 @@ impl Engine {
             }
         }
         if l.max_price_prompt.is_some() || l.max_price_completion.is_some() {
-            if let Some(r) = book.rates(&m.price_id, d.prompt_tokens, &ctx.pricing) {
+            if let Some(r) = book.rates(&m.price_id, prompt_tokens, &ctx.pricing) {
                 let mtok = Decimal::from(1_000_000u32);
                 let over = |class, rate: Usd, max: Option<Decimal>| {
                     let per_mtok = rate.0 * mtok;
@@ -247,7 +265,7 @@ impl Engine {
         let out = m
             .max_output
             .map_or(d.output_tokens, |mx| d.output_tokens.min(u64::from(mx)));
-        let est = estimate(book, m, d.prompt_tokens, out, ctx);
+        let est = estimate(book, m, prompt_tokens, out, ctx);
         if let Some(ceiling) = l.max_cost {
             match est {
                 None => return Err(Why::UnknownPriceUnderCeiling { ceiling }),

@@ -30,19 +30,29 @@ pub struct Plan {
     /// Prompt tokens as estimated before dispatch, and how.
     pub prompt_tokens: u64,
     pub prompt_tokens_method: &'static str,
+    /// Exact counts by OpenAI encoding, used for the candidates of that family
+    /// (`[pricing] token_count = "exact"`); absent when none applied.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub prompt_tokens_exact: std::collections::BTreeMap<&'static str, u64>,
     /// Output tokens the estimates assume, and whether they were assumed (no `max_tokens`).
     pub output_tokens: u64,
     pub output_tokens_assumed: bool,
     pub limits: Limits,
-    /// The survivors, in the order they will be tried.
+    /// The survivors, in the order they will be tried (a request-path plan, see
+    /// [`Detail::Request`], holds only the first).
     #[serde(rename = "candidates")]
     pub ranked: Vec<CandidateView>,
     pub excluded: Vec<ExclusionView>,
     pub baseline_model: Option<String>,
     /// Anything the decision could not do as asked.
     pub notes: Vec<String>,
-    /// Names of the candidates, in the order they will be tried (kept from the first format).
+    /// Names of the candidates, in the order they will be tried (kept from the first format;
+    /// empty in a request-path plan unless the per-prompt router reordered them).
     pub candidate_names: Vec<String>,
+    /// The per-prompt router's decision, when the route has one with an index loaded (it put
+    /// `model` first): its predicted quality, the minimum, and every candidate's prediction.
+    /// null otherwise.
+    pub prompt_router: Option<crate::prompt_router::RouterPick>,
     /// Indexes into `Engine::models`, in the order they will be tried.
     #[serde(skip)]
     pub candidates: Vec<usize>,
@@ -128,9 +138,34 @@ pub fn reason_text(why: &Why) -> String {
     }
 }
 
+/// How much of a decision to put into words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything: explanations (`POST /v1/route/explain`, `switchyard route`).
+    Full,
+    /// What the request path reads: the pick's view and the exclusions a failed request
+    /// names (ceiling, unknown price under a ceiling, too slow). Naming and wording every
+    /// candidate of a large route cost more than deciding.
+    Request,
+}
+
+/// Exclusions the attempt loop names when a request fails (see `attempt::run_spec`).
+fn named_on_failure(why: &Why) -> bool {
+    matches!(
+        why,
+        Why::OverCeiling { .. } | Why::UnknownPriceUnderCeiling { .. } | Why::TooSlow { .. }
+    )
+}
+
 impl Engine {
     /// Name the models and word the reasons.
-    pub(crate) fn render(&self, d: Decision, streamed: bool, ctx: &RouteCtx) -> Plan {
+    pub(crate) fn render(
+        &self,
+        d: Decision,
+        streamed: bool,
+        ctx: &RouteCtx,
+        detail: Detail,
+    ) -> Plan {
         let book = self.shared.prices.current();
         let view = |idx: usize, est: Option<Usd>, quality: Option<f64>| {
             let m = &self.models[idx];
@@ -144,21 +179,33 @@ impl Engine {
                 latency_samples: f.map_or(0, |f| f.samples),
             }
         };
+        let shown = match detail {
+            Detail::Full => d.ranked.len(),
+            Detail::Request => 1,
+        };
         let ranked: Vec<CandidateView> = d
             .ranked
             .iter()
+            .take(shown)
             .map(|s| view(s.idx, s.estimate, s.quality))
             .collect();
         let excluded = d
             .excluded
             .iter()
+            .filter(|(_, why)| detail == Detail::Full || named_on_failure(why))
             .map(|(idx, why)| {
                 let m = &self.models[*idx];
                 ExclusionView {
                     model: m.name.clone(),
                     code: why.code(),
                     reason: reason_text(why),
-                    estimated_cost: estimate(&book, m, d.prompt_tokens, d.output_tokens, ctx),
+                    estimated_cost: estimate(
+                        &book,
+                        m,
+                        d.prompt_tokens_for(m),
+                        d.output_tokens,
+                        ctx,
+                    ),
                 }
             })
             .collect();
@@ -189,16 +236,24 @@ impl Engine {
             task: d.task,
             prompt_tokens: d.prompt_tokens,
             prompt_tokens_method: request::TOKEN_COUNT_METHOD,
+            prompt_tokens_exact: crate::tokens::Encoding::ALL
+                .iter()
+                .filter_map(|e| d.exact_tokens[e.index()].map(|n| (e.name(), n)))
+                .collect(),
             output_tokens: d.output_tokens,
             output_tokens_assumed: d.output_assumed,
             limits: d.limits,
             candidates: d.ranked.iter().map(|s| s.idx).collect(),
-            candidate_names: ranked.iter().map(|c| c.model.clone()).collect(),
+            candidate_names: match detail {
+                Detail::Full => ranked.iter().map(|c| c.model.clone()).collect(),
+                Detail::Request => Vec::new(),
+            },
             ranked,
             excluded,
             baseline_model: d.baseline.map(|b| self.models[b].name.clone()),
             baseline: d.baseline,
             notes,
+            prompt_router: None,
         }
     }
 

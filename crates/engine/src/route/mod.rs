@@ -26,7 +26,7 @@ use serde::Serialize;
 use switchyard_core::{ChatRequest, Usd};
 
 pub use constraints::Why;
-pub use explain::{CandidateView, ExclusionView, Plan};
+pub use explain::{CandidateView, Detail, ExclusionView, Plan};
 pub use request::{Needs, RouteCtx, estimate_prompt_tokens};
 
 use crate::controls::Controls;
@@ -71,7 +71,11 @@ pub struct Decision {
     /// OpenRouter `provider.sort` when it replaced the strategy's order.
     pub sort: Option<strategies::SortBy>,
     pub task: TaskPick,
+    /// Prompt tokens by the estimate (see [`crate::tokens`]).
     pub prompt_tokens: u64,
+    /// Exact prompt tokens per [`crate::tokens::Encoding`] (by its index), for candidates of
+    /// that family, when `[pricing] token_count = "exact"` and the encoding has loaded.
+    pub exact_tokens: [Option<u64>; 2],
     /// Output tokens the estimates assume.
     pub output_tokens: u64,
     /// True when the request set no `max_tokens` and [`request::ASSUMED_OUTPUT_TOKENS`] was used.
@@ -93,6 +97,31 @@ impl Decision {
     pub fn order(&self) -> Vec<usize> {
         self.ranked.iter().map(|s| s.idx).collect()
     }
+
+    /// The prompt tokens that apply to `m`: its family's exact count, else the estimate.
+    pub fn prompt_tokens_for(&self, m: &crate::runtime::ModelRt) -> u64 {
+        m.encoding
+            .and_then(|e| self.exact_tokens[e.index()])
+            .unwrap_or(self.prompt_tokens)
+    }
+}
+
+/// Exact counts for the encodings `list`'s models use, where loaded (never waits for one).
+fn exact_counts(
+    engine: &Engine,
+    list: &[(usize, usize, bool)],
+    req: &ChatRequest,
+) -> [Option<u64>; 2] {
+    let mut out = [None; 2];
+    for e in crate::tokens::Encoding::ALL {
+        if list
+            .iter()
+            .any(|&(i, _, _)| engine.models[i].encoding == Some(e))
+        {
+            out[e.index()] = e.get().map(|bpe| crate::tokens::count_chat(bpe, req));
+        }
+    }
+    out
 }
 
 impl Engine {
@@ -138,6 +167,7 @@ impl Engine {
             sort: strategies::SortBy::parse(controls.sort.as_deref()),
             task,
             prompt_tokens,
+            exact_tokens: exact_counts(self, &target.list, req),
             output_tokens: explicit_out.unwrap_or(request::ASSUMED_OUTPUT_TOKENS),
             output_assumed: explicit_out.is_none(),
             limits,
@@ -165,10 +195,30 @@ impl Engine {
         controls: &Controls,
         ctx: &RouteCtx,
     ) -> Result<Plan, GatewayError> {
+        self.plan_detailed(req, controls, ctx, Detail::Full)
+    }
+
+    /// The plan the request path needs ([`Detail::Request`]): the same decision, with only
+    /// the pick and the exclusions a failure would name put into words.
+    pub fn plan_for_request(
+        &self,
+        req: &ChatRequest,
+        controls: &Controls,
+    ) -> Result<Plan, GatewayError> {
+        self.plan_detailed(req, controls, &RouteCtx::for_request(req), Detail::Request)
+    }
+
+    pub fn plan_detailed(
+        &self,
+        req: &ChatRequest,
+        controls: &Controls,
+        ctx: &RouteCtx,
+        detail: Detail,
+    ) -> Result<Plan, GatewayError> {
         let d = self.decide_with(req, controls, ctx)?;
         if d.ranked.is_empty() {
             return Err(self.no_candidate_error(&req.model, &d));
         }
-        Ok(self.render(d, req.stream, ctx))
+        Ok(self.render(d, req.stream, ctx, detail))
     }
 }

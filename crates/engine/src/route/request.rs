@@ -96,18 +96,23 @@ pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
         }
         tokens += (chars as u64).div_ceil(4) + 4;
     }
-    if let Some(tools) = &req.tools {
-        let chars: usize = tools
-            .iter()
-            .map(|t| {
-                t.function.name.len()
-                    + t.function
-                        .parameters
-                        .as_ref()
-                        .map_or(0, |p| p.to_string().len())
-            })
-            .sum();
-        tokens += (chars as u64).div_ceil(4);
-    }
-    tokens
+    tokens + tool_definition_tokens(req)
+}
+
+/// The tool definitions' share of the prompt: ceil(chars/4) of each name and parameter
+/// schema (how providers serialise them into the prompt is not published, so every count
+/// uses this allowance).
+pub fn tool_definition_tokens(req: &ChatRequest) -> u64 {
+    let Some(tools) = &req.tools else { return 0 };
+    let chars: usize = tools
+        .iter()
+        .map(|t| {
+            t.function.name.len()
+                + t.function
+                    .parameters
+                    .as_ref()
+                    .map_or(0, |p| p.to_string().len())
+        })
+        .sum();
+    (chars as u64).div_ceil(4)
 }

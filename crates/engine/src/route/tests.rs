@@ -502,3 +502,69 @@ fn unknown_names_are_404_and_embedding_models_are_not_chat() {
         .unwrap_err();
     assert_eq!(err.param.as_deref(), Some("models"));
 }
+
+/// `[pricing] token_count = "exact"`: an OpenAI model's prompt is counted in its own
+/// encoding; other families keep the estimate. Dense text (here CJK) runs far above chars/4,
+/// so the same 100-token window excludes the exactly counted model and not the estimated one.
+#[test]
+fn exact_token_counts_apply_to_their_family_only() {
+    let cfg = crate::config::load_str(
+        r#"
+[providers.p]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+keys = ["plain:k"]
+
+[models.gpt]
+provider = "p"
+upstream = "gpt-4o-mini"
+price_id = "t/a"
+
+[models.other]
+provider = "p"
+upstream = "some-llama"
+price_id = "t/b"
+
+[routes.r]
+strategy = "cheapest"
+candidates = ["gpt", "other"]
+
+[pricing]
+token_count = "exact"
+
+[pricing.overrides."t/a"]
+input = "1"
+output = "1"
+context_window = 100
+
+[pricing.overrides."t/b"]
+input = "2"
+output = "2"
+context_window = 100
+"#,
+    )
+    .unwrap();
+    let e = Engine::build(cfg, Shared::new(), Arc::new(NullSink)).unwrap();
+    let bpe = crate::tokens::Encoding::O200kBase.load().unwrap();
+    let text = "今天天气很好，我们一起去公园散步吧。".repeat(8);
+    let body =
+        json!({"model": "r", "max_tokens": 10, "messages": [{"role": "user", "content": text}]});
+    let exact = crate::tokens::count_chat(bpe, &req(body.clone()));
+    let p = plan(&e, body, &task("chat"), &ctx_at(3));
+    assert_eq!(p.prompt_tokens_exact.get("o200k_base"), Some(&exact));
+    assert!(
+        exact + 10 > 100 && p.prompt_tokens + 10 <= 100,
+        "{exact} vs {}",
+        p.prompt_tokens
+    );
+    assert_eq!(names(&p), ["other"]);
+    let x = excluded(&p, "gpt");
+    assert_eq!(x.code, "context_too_small");
+    assert!(
+        x.reason.contains(&format!("needs ~{}", exact + 10)),
+        "{}",
+        x.reason
+    );
+    // The default counts every family with the estimate: both fit.
+    assert!(engine().models.iter().all(|m| m.encoding.is_none()));
+}

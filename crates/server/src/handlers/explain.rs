@@ -1,4 +1,5 @@
-//! `POST /v1/route/explain`: the routing decision for a request body, without calling anyone.
+//! `POST /v1/route/explain`: the routing decision for a request body, without calling anyone
+//! (including the per-prompt router's pick, `prompt_router`).
 
 use std::sync::Arc;
 
@@ -25,7 +26,10 @@ pub async fn explain(
         authenticate(&state, &headers)?;
         let req: ChatRequest = parse_json(&body_bytes(body)?)?;
         let controls = Controls::parse(&headers, req.switchyard.as_ref(), req.provider.as_ref())?;
-        engine.plan(&req, &controls)
+        let mut plan = engine.plan(&req, &controls)?;
+        // What the request path does next: the per-prompt router may reorder the candidates.
+        engine.apply_prompt_router(&req, &controls, &mut plan);
+        Ok(plan)
     })();
     match result {
         Ok(plan) => axum::Json(plan).into_response(),
