@@ -181,7 +181,7 @@ fn short(m: &str) -> &str {
 /// The figures table (markdown).
 pub fn table(results: &[SourceResult], target: f64) -> String {
     let mut s = String::from(
-        "# Routing benchmark (routing-data dev split, K-fold cross-validation)\n\nCascade rows use the simulator's **synthetic** logprob confidence (Beta(8,2) if the recorded answer is correct, Beta(4,6) if not, seeded); auto and task rows use only prompt text and task type. `*` = threshold calibrated on the other folds for the target, reported on the held-out fold. `vs line` = quality minus the straight line between single models at that cost.\n",
+        "# Routing benchmark (routing-data dev split, K-fold cross-validation)\n\nCascade rows use the simulator's **synthetic** logprob confidence (Beta(8,2) if the recorded answer is correct, Beta(4,6) if not, seeded); auto and task rows use only prompt text and task type. `*` = threshold calibrated on the other folds for the target, reported on the held-out fold. `vs line` = quality minus the straight line between single models at that cost. `SE` = standard error of the quality (per-prompt standard deviation / sqrt(n)).\n",
     );
     for r in results {
         let strong = r
@@ -191,7 +191,7 @@ pub fn table(results: &[SourceResult], target: f64) -> String {
         let (sq, sc) = strong.map_or((0.0, 0.0), |p| (p.quality, p.cost));
         let _ = write!(
             s,
-            "\n## {} ({} prompts; strongest {} {:.3} / ${:.6}; cascade tiers {}; per-prompt router, static embedding + kNN over {} rows: p50 {:.0} us, p99 {:.0} us)\n\n| policy | setting | quality | % of strongest | cost/prompt | % of strongest cost | vs line | failed |\n|---|---|---|---|---|---|---|---|\n",
+            "\n## {} ({} prompts; strongest {} {:.3} / ${:.6}; cascade tiers {}; per-prompt router over {} rows: kNN prediction p50 {:.0} us, p99 {:.0} us (single runs; fastest of 3 runs per prompt: p50 {:.0} us, p99 {:.0} us); with the static embedding p50 {:.0} us, p99 {:.0} us; k, prior chosen per fold on its calibration part: {})\n\n| policy | setting | quality | SE | % of strongest | cost/prompt | % of strongest cost | vs line | failed |\n|---|---|---|---|---|---|---|---|---|\n",
             r.source,
             r.prompts,
             r.strongest,
@@ -199,19 +199,29 @@ pub fn table(results: &[SourceResult], target: f64) -> String {
             sc,
             r.cascade_tiers.join(" > "),
             r.index_rows,
-            r.router_us.0,
-            r.router_us.1
+            r.timing.knn.0,
+            r.timing.knn.1,
+            r.timing.knn_best_of_3.0,
+            r.timing.knn_best_of_3.1,
+            r.timing.total.0,
+            r.timing.total.1,
+            r.knn_settings
+                .iter()
+                .map(|(k, p)| format!("{k}, {p}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         );
         let mut pts: Vec<&Point> = r.points.iter().collect();
         pts.sort_by(|a, b| a.policy.cmp(&b.policy).then(a.cost.total_cmp(&b.cost)));
         for p in pts {
             let _ = writeln!(
                 s,
-                "| {} | {}{} | {:.4} | {:.1}% | ${:.6} | {:.1}% | {:+.4} | {} |",
+                "| {} | {}{} | {:.4} | {:.4} | {:.1}% | ${:.6} | {:.1}% | {:+.4} | {} |",
                 p.policy,
                 p.setting,
                 if p.calibrated { " *" } else { "" },
                 p.quality,
+                p.se,
                 100.0 * p.quality / sq.max(1e-12),
                 p.cost,
                 100.0 * p.cost / sc.max(1e-12),
@@ -245,13 +255,54 @@ pub fn table(results: &[SourceResult], target: f64) -> String {
                     );
                 }
             }
-            let below = r
+            let below: Vec<&Point> = r
                 .points
                 .iter()
                 .filter(|p| p.policy == policy && p.above_line < -1e-9)
-                .count();
-            let _ = writeln!(s, "{policy}: {below} point(s) below the straight line.");
+                .collect();
+            let worst = below
+                .iter()
+                .min_by(|a, b| a.above_line.total_cmp(&b.above_line));
+            match worst {
+                None => {
+                    let _ = writeln!(s, "{policy}: 0 points below the straight line.");
+                }
+                Some(w) => {
+                    let _ = writeln!(
+                        s,
+                        "{policy}: {} point(s) below the straight line; largest deficit {:.4} ({}), {:.1} standard errors of its quality (SE {:.4}).",
+                        below.len(),
+                        -w.above_line,
+                        w.setting,
+                        -w.above_line / w.se.max(1e-12),
+                        w.se
+                    );
+                }
+            }
         }
+        // Switchyard's curve: the best operating points its policies offer, i.e. the auto,
+        // cascade and task points that no other such point beats on both cost and quality.
+        let ours: Vec<&Point> = r
+            .points
+            .iter()
+            .filter(|p| matches!(p.policy.as_str(), "auto" | "cascade" | "task"))
+            .collect();
+        let frontier: Vec<&&Point> = ours
+            .iter()
+            .filter(|p| {
+                !ours.iter().any(|o| {
+                    o.cost <= p.cost
+                        && o.quality >= p.quality
+                        && (o.cost < p.cost || o.quality > p.quality)
+                })
+            })
+            .collect();
+        let below = frontier.iter().filter(|p| p.above_line < -1e-9).count();
+        let _ = writeln!(
+            s,
+            "\nswitchyard (frontier of auto, cascade and task points): {} points, {below} below the straight line.",
+            frontier.len()
+        );
         let _ = writeln!(
             s,
             "\nPer task (calibrated points and singles):\n\n| policy | setting | task | n | quality | cost/prompt |\n|---|---|---|---|---|---|"

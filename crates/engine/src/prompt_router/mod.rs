@@ -4,6 +4,18 @@
 //! fallbacks, best predicted first. `mode = "task"` uses the task table instead (per-task
 //! mean score from the same file, else `[models.X] quality`).
 //!
+//! Only candidates on the cost-quality frontier of the index (the upper convex hull of each
+//! model's mean cost and mean quality, per task in `task` mode; [`index::frontier`]) can be
+//! the pick: with many models, noisy per-prompt predictions otherwise let a model that is
+//! costlier *and* worse on average (or worse than a mix of two others) win prompts, which
+//! puts the route's cost-quality point below the straight line between single models. And no
+//! prompt pays more than the cheapest frontier model that clears the minimum on average (see
+//! [`choose`] for why). The others stay as ordered fallbacks. When no frontier candidate is
+//! available (excluded by the request, or not in the index), every scored candidate is
+//! eligible.
+//!
+//! `POST /v1/route/explain` shows the decision in `prompt_router` ([`RouterPick`]).
+//!
 //! ```toml
 //! [routes.auto]
 //! candidates = ["mixtral", "gpt-4"]
@@ -25,16 +37,16 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchyard_core::{ChatRequest, Role};
 use switchyard_embed::Embedder;
 
-pub use index::{IndexError, IndexHeader, PromptIndex};
+pub use index::{IndexError, IndexHeader, PromptIndex, dot, frontier};
 
 use crate::config::ConfigError;
 use crate::runtime::Engine;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Knn,
@@ -64,12 +76,101 @@ pub struct PromptRouterRt {
     loaded_mtime: parking_lot::Mutex<Option<SystemTime>>,
 }
 
-/// What the router decided, for the route header and explanations.
-#[derive(Debug, Clone)]
-pub struct Pick {
-    pub model: usize,
-    pub predicted: f64,
+/// What the router decided: `prompt_router` in `POST /v1/route/explain` (field names are a
+/// contract: add, never rename).
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterPick {
+    /// `knn` (per-prompt) or `task` (task table).
+    pub mode: Mode,
+    /// The model put first.
+    pub model: String,
+    /// Its predicted quality (0..1) for this prompt (`knn`) or task (`task`).
+    pub predicted_quality: f64,
+    /// The minimum applied: the request's, else the route's, else 0.
+    pub min_quality: f64,
+    /// Whether the pick's prediction clears the minimum; false = no eligible candidate was
+    /// predicted to, and the best predicted one under the cap was picked (see [`choose`]).
     pub cleared: bool,
+    /// The task whose table and frontier were used (`task` mode), or the request's task.
+    pub task: Option<String>,
+    /// Neighbours and shrinkage weight of the prediction (`knn` mode).
+    pub k: Option<usize>,
+    pub prior: Option<f64>,
+    /// Evaluated prompts in the loaded index.
+    pub index_rows: usize,
+    /// Every candidate as the router saw it, in the order they will be tried.
+    pub candidates: Vec<RouterCandidate>,
+    #[serde(skip)]
+    pub idx: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterCandidate {
+    pub model: String,
+    /// null = not in the index (and no task figure): tried after the evaluated ones.
+    pub predicted_quality: Option<f64>,
+    /// Mean quality over all the evaluated prompts (sets the cap, see [`choose`]).
+    pub mean_quality: Option<f64>,
+    /// Mean USD per prompt the rule compared: measured by the evaluation, else estimated from
+    /// the price list; null = unknown.
+    pub cost_usd: Option<f64>,
+    /// On the cost-quality frontier: only these can be picked while one is available.
+    pub frontier: bool,
+}
+
+/// One candidate as the rule sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cand {
+    /// Predicted quality for this prompt (`knn`) or its task (`task`).
+    pub predicted: f64,
+    /// Mean cost per prompt.
+    pub cost: f64,
+    /// On the frontier in effect (the task's in `task` mode).
+    pub frontier: bool,
+    /// Mean quality over all the evaluated prompts, and on the frontier of those means: these
+    /// set the anchor.
+    pub mean: f64,
+    pub overall: bool,
+}
+
+/// The rule: the cheapest eligible candidate whose predicted quality clears `min`, else the
+/// best predicted eligible one. Eligible: on the frontier (all candidates when none is), and
+/// no costlier than the *anchor*, the cheapest model on the frontier of overall means whose
+/// mean clears `min` (else the best on average). Returns (position, cleared).
+///
+/// Why the cap: with many models the frontier is concave (cheap models gain a lot per dollar,
+/// the strongest little), so a route that sends most prompts to the cheapest model and the
+/// few predicted hard ones (or a hard task) to the strongest mixes the ends of the frontier
+/// and lands below the straight line between them unless the predictions are far better
+/// than kNN on static embeddings (RouterBench rows: 0.10 below the line at min_quality
+/// 0.665). Capped, no prompt pays more than meeting the minimum costs on average; the
+/// prediction moves a prompt to a cheaper model predicted to clear it, never to a dearer one.
+/// The benchmark calibrates with this same function.
+pub fn choose(c: &[Cand], min: f64) -> Option<(usize, bool)> {
+    let any = |f: fn(&Cand) -> bool| c.iter().any(f);
+    let (any_front, any_overall) = (any(|x| x.frontier), any(|x| x.overall));
+    let cheapest = |a: &usize, b: &usize| c[*a].cost.total_cmp(&c[*b].cost);
+    let anchor_set = || (0..c.len()).filter(move |&i| c[i].overall || !any_overall);
+    let anchor = anchor_set()
+        .filter(|&i| c[i].mean >= min)
+        .min_by(cheapest)
+        .or_else(|| anchor_set().max_by(|&a, &b| c[a].mean.total_cmp(&c[b].mean)))?;
+    let eligible: Vec<usize> = (0..c.len())
+        .filter(|&i| (c[i].frontier || !any_front) && c[i].cost <= c[anchor].cost)
+        .collect();
+    let clear = eligible
+        .iter()
+        .copied()
+        .filter(|&i| c[i].predicted >= min)
+        .min_by(cheapest);
+    Some(match clear {
+        Some(i) => (i, true),
+        None => eligible
+            .iter()
+            .copied()
+            .max_by(|&a, &b| c[a].predicted.total_cmp(&c[b].predicted))
+            .map_or((anchor, c[anchor].predicted >= min), |i| (i, false)),
+    })
 }
 
 impl PromptRouterRt {
@@ -140,7 +241,7 @@ impl PromptRouterRt {
         min_quality: f64,
         prompt_tokens: u64,
         candidates: &mut [usize],
-    ) -> Option<Pick> {
+    ) -> Option<RouterPick> {
         let idx = self.index.load_full()?;
         let pred = match self.mode {
             Mode::Knn => {
@@ -150,6 +251,7 @@ impl PromptRouterRt {
             }
             Mode::Task => Vec::new(),
         };
+        let front = idx.frontier_for(task.filter(|_| self.mode == Mode::Task));
         let quality = |i: usize| -> Option<f64> {
             let name = &engine.models[i].name;
             match self.mode {
@@ -165,48 +267,76 @@ impl PromptRouterRt {
                 }
             }
         };
-        let cost = |i: usize| -> f64 {
+        let cost = |i: usize| -> Option<f64> {
             let m = &engine.models[i];
-            idx.header
-                .model_cost
-                .get(&m.name)
-                .copied()
-                .unwrap_or_else(|| {
-                    engine
-                        .prices
-                        .estimate(&m.price_id, prompt_tokens, 256)
-                        .map_or(f64::MAX, |u| u.to_f64())
-                })
+            idx.header.model_cost.get(&m.name).copied().or_else(|| {
+                engine
+                    .prices
+                    .estimate(&m.price_id, prompt_tokens, 256)
+                    .map(|u| u.to_f64())
+            })
         };
-        let scored: Vec<(usize, f64, f64)> = candidates
+        let pos = |i: usize| idx.model_pos(&engine.models[i].name);
+        // (model, what the rule sees) of the evaluated candidates; a model outside the index
+        // (a task figure from the config) is its own mean and off the frontier.
+        let scored: Vec<(usize, Cand)> = candidates
             .iter()
-            .filter_map(|&i| quality(i).map(|q| (i, q, cost(i))))
+            .filter_map(|&i| {
+                let predicted = quality(i)?;
+                let j = pos(i);
+                Some((
+                    i,
+                    Cand {
+                        predicted,
+                        cost: cost(i).unwrap_or(f64::MAX),
+                        frontier: j.is_some_and(|j| front.get(j).copied().unwrap_or(false)),
+                        mean: j.map_or(predicted, |j| idx.mean[j]),
+                        overall: j.is_some_and(|j| idx.frontier.get(j).copied().unwrap_or(false)),
+                    },
+                ))
+            })
             .collect();
-        if scored.is_empty() {
-            return None;
-        }
-        let clear = scored
-            .iter()
-            .filter(|s| s.1 >= min_quality)
-            .min_by(|a, b| a.2.total_cmp(&b.2));
-        let (chosen, q, cleared) = match clear {
-            Some(s) => (s.0, s.1, true),
-            None => scored
-                .iter()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|s| (s.0, s.1, false))?,
-        };
+        let rule: Vec<Cand> = scored.iter().map(|s| s.1).collect();
+        let (at, cleared) = choose(&rule, min_quality)?;
+        let (chosen, q) = (scored[at].0, scored[at].1.predicted);
         // Chosen first; fallbacks by predicted quality (unevaluated ones last, in order).
-        let q_of = |i: usize| scored.iter().find(|s| s.0 == i).map_or(f64::MIN, |s| s.1);
+        let q_of = |i: usize| {
+            scored
+                .iter()
+                .find(|s| s.0 == i)
+                .map_or(f64::MIN, |s| s.1.predicted)
+        };
         candidates.sort_by(|&a, &b| {
             (b == chosen)
                 .cmp(&(a == chosen))
                 .then(q_of(b).total_cmp(&q_of(a)))
         });
-        Some(Pick {
-            model: chosen,
-            predicted: q,
+        let view = candidates
+            .iter()
+            .map(|&i| {
+                let s = scored.iter().find(|s| s.0 == i);
+                RouterCandidate {
+                    model: engine.models[i].name.clone(),
+                    predicted_quality: s.map(|s| s.1.predicted),
+                    mean_quality: s.map(|s| s.1.mean),
+                    cost_usd: cost(i),
+                    frontier: s.is_some_and(|s| s.1.frontier),
+                }
+            })
+            .collect();
+        let knn = self.mode == Mode::Knn;
+        Some(RouterPick {
+            mode: self.mode,
+            model: engine.models[chosen].name.clone(),
+            predicted_quality: q,
+            min_quality,
             cleared,
+            task: task.map(str::to_owned),
+            k: knn.then_some(self.k),
+            prior: knn.then_some(self.prior),
+            index_rows: idx.header.n,
+            candidates: view,
+            idx: chosen,
         })
     }
 }
@@ -268,7 +398,20 @@ impl Engine {
         ) else {
             return;
         };
+        // The explanation's views follow the new order (they were built in the old one).
+        let mut views: std::collections::HashMap<usize, crate::route::CandidateView> = plan
+            .candidates
+            .iter()
+            .copied()
+            .zip(std::mem::take(&mut plan.ranked))
+            .collect();
+        plan.ranked = cands.iter().filter_map(|i| views.remove(i)).collect();
         plan.candidate_names = cands.iter().map(|&i| self.models[i].name.clone()).collect();
+        plan.pick = plan.candidate_names.first().cloned().unwrap_or_default();
+        if plan.ranked.len() < cands.len() {
+            // A request-path plan (`Detail::Request`) names only the pick.
+            plan.ranked.retain(|v| v.model == plan.pick);
+        }
         plan.candidates = cands;
         let how = if p.cleared {
             ">="
@@ -281,7 +424,11 @@ impl Engine {
         };
         plan.reason = format!(
             "{}: {mode} router picked {} (predicted {:.3} {how} {min_q:.2})",
-            plan.route, self.models[p.model].name, p.predicted
+            plan.route, self.models[p.idx].name, p.predicted_quality
         );
+        plan.prompt_router = Some(p);
     }
 }
+
+#[cfg(test)]
+mod tests;
