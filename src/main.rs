@@ -82,7 +82,8 @@ enum Command {
         /// Model for the `judge` scorer.
         #[arg(long)]
         judge: Option<String>,
-        /// Re-run on this interval (e.g. 24h); the gateway picks up the new index by itself.
+        /// Re-run on this interval (e.g. 24h); a gateway picks up the new index, and the
+        /// quality table and thresholds when its config `include`s them, by itself.
         #[arg(long)]
         every: Option<humantime::Duration>,
     },

@@ -34,6 +34,7 @@ pub mod prompt_router;
 pub mod route;
 pub mod runtime;
 pub mod task;
+pub mod tokens;
 pub mod verdict;
 
 pub use controls::Controls;

@@ -42,18 +42,28 @@ pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
             format!("cannot read {}: {e}", path.display()),
         )]
     })?;
-    let mut cfg = load_str(&text)?;
-    cfg.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut cfg = load_str_in(&text, &base_dir)?;
+    cfg.base_dir = base_dir;
     Ok(cfg)
 }
 
 /// Parse and validate. Each provider, model and route is parsed on its own so one bad entry
-/// does not hide the errors of the others.
+/// does not hide the errors of the others. Included files resolve against the working directory.
 pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
-    let root: toml::Table = toml::from_str(text)
+    load_str_in(text, Path::new(""))
+}
+
+fn load_str_in(text: &str, base_dir: &Path) -> Result<Config, Vec<ConfigError>> {
+    let mut root: toml::Table = toml::from_str(text)
         .map_err(|e| vec![ConfigError::new("", format!("not valid TOML: {e}"))])?;
     let mut errors = Vec::new();
-    let mut cfg = Config::default();
+    // Before anything reads `root`: names and values from included files count like inline ones.
+    let include_files = super::include::apply(&mut root, base_dir, &mut errors);
+    let mut cfg = Config {
+        include_files,
+        ..Config::default()
+    };
     // Names declared, even by entries that fail to parse, so one bad entry does not also
     // produce "unknown model" errors everywhere it is referenced.
     let declared = |section: &str| -> std::collections::BTreeSet<String> {

@@ -5,6 +5,7 @@
 //! Sections owned by other crates (`[pricing]`, `[store]`, `[telemetry]`, `[cache]`) are kept
 //! as raw TOML here and parsed by their owners, so this crate does not depend on them.
 
+mod include;
 mod load;
 mod validate;
 
@@ -45,6 +46,10 @@ pub struct Config {
     /// Directory of the config file: relative paths (log database, spill file) resolve here.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
+    /// The files `include` named, resolved (missing ones too); the gateway reloads the config
+    /// when one of them changes.
+    #[serde(skip)]
+    pub include_files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +71,9 @@ pub struct ServerConfig {
     /// How long in-flight requests may run after SIGTERM.
     #[serde(default = "default_grace", with = "humantime_serde_compat")]
     pub shutdown_grace: std::time::Duration,
+    /// How often the files of `include` are checked; a change reloads the config.
+    #[serde(default = "default_watch_includes", with = "humantime_serde_compat")]
+    pub watch_includes: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +85,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_body_limit(),
             request_timeout: default_request_timeout(),
             shutdown_grace: default_grace(),
+            watch_includes: default_watch_includes(),
         }
     }
 }
@@ -92,6 +101,9 @@ fn default_request_timeout() -> std::time::Duration {
 }
 fn default_grace() -> std::time::Duration {
     std::time::Duration::from_secs(30)
+}
+fn default_watch_includes() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
 }
 
 #[derive(Debug, Clone, Deserialize)]
