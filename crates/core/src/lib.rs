@@ -27,7 +27,7 @@ pub use embed::*;
 pub use error::{ErrorKind, ProviderError};
 pub use money::Usd;
 pub use provider::{CallCtx, Capabilities, Provider};
-pub use record::{AttemptRecord, RequestRecord, TokenCounts};
+pub use record::{AttemptRecord, Escalation, RequestRecord, TokenCounts};
 pub use secret::Secret;
 pub use stream::{ChatChunk, ChunkChoice, ChunkStream, Delta, StreamAccumulator, ToolCallDelta};
 pub use usage::{CompletionTokensDetails, FinishReason, PromptTokensDetails, Usage};

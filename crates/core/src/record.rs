@@ -42,6 +42,20 @@ pub struct RequestRecord {
     pub error_class: Option<String>,
     /// Cascade tiers escalated past (0 when none).
     pub escalations: u32,
+    /// One entry per escalation, in order: which tier was not accepted and why. Kept beside
+    /// the count (which the request log stores) so metrics can label escalations by tier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalated: Vec<Escalation>,
+}
+
+/// A cascade tier whose answer was not accepted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Escalation {
+    /// The gateway model name of the tier escalated from.
+    pub tier: String,
+    /// The gate that rejected it (`confidence`, `json`, `length`, `refusal`, `regex`,
+    /// `judge`), or `error` when the tier failed outright.
+    pub gate: String,
 }
 
 impl RequestRecord {

@@ -106,9 +106,11 @@ impl GatewayError {
         e
     }
 
+    /// The request's own latency budget ran out: 408, as SPEC section 2 lists for a deadline
+    /// (an upstream that timed out while budget remained is a 504).
     pub fn deadline(tried: &str) -> Self {
         GatewayError::new(
-            504,
+            408,
             "timeout_error",
             "deadline",
             format!(

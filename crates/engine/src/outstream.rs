@@ -20,6 +20,36 @@ use crate::error::GatewayError;
 use crate::pipeline::{attach_cost, fill_success, ms};
 use crate::runtime::Engine;
 
+/// Open a stream on `provider` and hold its chunks until the first one with content: a
+/// failure before that is still a failover the client never sees. Returns the held chunks
+/// and the rest of the stream.
+pub(crate) async fn open_held(
+    provider: &dyn switchyard_core::Provider,
+    req: &switchyard_core::ChatRequest,
+    ctx: &switchyard_core::CallCtx,
+) -> Result<(Vec<ChatChunk>, ChunkStream), ProviderError> {
+    let mut s = provider.chat_stream(req, ctx).await?;
+    let mut held: Vec<ChatChunk> = Vec::new();
+    loop {
+        match s.next().await {
+            Some(Ok(c)) => {
+                let content = c.has_content();
+                held.push(c);
+                if content {
+                    return Ok((held, s));
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(ProviderError::new(
+                    ErrorKind::StreamInterrupted,
+                    "upstream stream ended before any content",
+                ));
+            }
+        }
+    }
+}
+
 pub enum OutItem {
     Chunk(ChatChunk),
     /// Terminal: the stream ends after it.

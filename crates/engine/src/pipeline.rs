@@ -3,11 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::json;
 use switchyard_core::{
-    AttemptRecord, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ErrorKind,
-    ProviderError, RequestRecord, TokenCounts, Usage, Usd,
+    AttemptRecord, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, RequestRecord,
+    TokenCounts, Usage, Usd,
 };
 
 use crate::attempt::AttemptSpec;
@@ -43,8 +42,13 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// `deepseek/deepseek-chat:429,openai/gpt-4o-mini:ok`
+    /// `deepseek/deepseek-chat:429,openai/gpt-4o-mini:ok`; a cache hit made no attempt and
+    /// says where the answer came from instead: `cache:hit`, `cache:semantic-hit`, or
+    /// `cache:coalesced` for a request that shared another's in-flight call; never empty.
     pub fn attempts_header(&self) -> String {
+        if self.attempts.is_empty() && !matches!(self.cache, "" | "miss" | "bypass") {
+            return format!("cache:{}", self.cache);
+        }
         attempts_header(&self.attempts)
     }
 }
@@ -138,7 +142,7 @@ impl Engine {
         rctx: RequestCtx,
         cache_label: &'static str,
     ) -> Result<ChatServed, GatewayError> {
-        let mut plan = match self.plan(&req, &rctx.controls) {
+        let mut plan = match self.plan_for_request(&req, &rctx.controls) {
             Ok(p) => p,
             Err(e) => {
                 self.record_rejected(&rctx, "chat", &req.model, &e);
@@ -239,28 +243,7 @@ impl Engine {
                 &AttemptSpec::of(&plan, deadline, &rctx.request_id, true),
                 |idx, ctx| {
                     let p = self.models[idx].provider.clone();
-                    async move {
-                        let mut s = p.chat_stream(req_ref, &ctx).await?;
-                        let mut held: Vec<ChatChunk> = Vec::new();
-                        loop {
-                            match s.next().await {
-                                Some(Ok(c)) => {
-                                    let content = c.has_content();
-                                    held.push(c);
-                                    if content {
-                                        return Ok((held, s));
-                                    }
-                                }
-                                Some(Err(e)) => return Err(e),
-                                None => {
-                                    return Err(ProviderError::new(
-                                        ErrorKind::StreamInterrupted,
-                                        "upstream stream ended before any content",
-                                    ));
-                                }
-                            }
-                        }
-                    }
+                    async move { crate::outstream::open_held(p.as_ref(), req_ref, &ctx).await }
                 },
             )
             .await;

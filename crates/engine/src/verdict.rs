@@ -1,6 +1,6 @@
 //! What the client learns when no attempt won: every skip with its reason (deadline, cost
 //! ceiling, open breaker, exhausted keys), and the final error, chosen so that a real upstream
-//! failure outranks a skip and a spent budget is a 504 naming what was tried.
+//! failure outranks a skip and a spent budget is a 408 (SPEC: deadline) naming what was tried.
 
 use std::time::Duration;
 

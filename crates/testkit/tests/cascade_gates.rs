@@ -5,9 +5,14 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+use switchyard_core::{Escalation, RequestRecord};
+use switchyard_engine::RecordSink;
+use switchyard_observe::Metrics;
 use switchyard_sim::{ModelConfig, SimConfig, Wire};
-use switchyard_testkit::{TestEnv, sse_data};
+use switchyard_testkit::{StartOptions, TestEnv, sse_data};
 
 fn model(name: &str, wire: Wire, answer: Option<&str>) -> ModelConfig {
     ModelConfig {
@@ -357,4 +362,69 @@ async fn streaming_holds_rejected_tiers_and_releases_the_accepted_one() {
         assert_eq!(rec.escalations as usize, escalations, "{route}");
         assert_eq!(rec.status, 200);
     }
+}
+
+/// Feeds every record to the gateway's metrics, as the binary's wiring does.
+struct MetricsSink(Arc<Metrics>);
+
+impl RecordSink for MetricsSink {
+    fn record(&self, rec: RequestRecord) {
+        self.0.observe(&rec);
+    }
+}
+
+/// The value of `switchyard_escalations_total` for these labels, None when the series is absent.
+fn escalations(text: &str, route: &str, tier: &str, gate: &str) -> Option<u64> {
+    let want = [
+        format!("route=\"{route}\""),
+        format!("tier=\"{tier}\""),
+        format!("gate=\"{gate}\""),
+    ];
+    text.lines()
+        .filter(|l| l.starts_with("switchyard_escalations_total{"))
+        .find(|l| want.iter().all(|w| l.contains(w.as_str())))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_escalations_per_route_tier_and_gate() {
+    let metrics = Arc::new(Metrics::new());
+    let render = metrics.clone();
+    let opts = StartOptions {
+        extra: Some(Arc::new(MetricsSink(metrics.clone()))),
+        metrics: Some(Arc::new(move || render.render())),
+        ..StartOptions::default()
+    };
+    let env = TestEnv::start_with(sim(), CONFIG, opts).await;
+    for route in ["three", "three", "unsure", "lenient"] {
+        call(&env, &ask(route)).await;
+    }
+    let recs = env.records.all();
+    let esc = |tier: &str, gate: &str| Escalation {
+        tier: tier.into(),
+        gate: gate.into(),
+    };
+    assert_eq!(
+        recs[0].escalated,
+        [
+            esc("openai/refuser", "refusal"),
+            esc("openai/gpt-4o-mini", "confidence")
+        ]
+    );
+    assert_eq!(recs[0].escalations, 2);
+
+    let r = env.client().get(env.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let count = |route, tier, gate| escalations(&text, route, tier, gate);
+    assert_eq!(
+        count("three", "openai/refuser", "refusal"),
+        Some(2),
+        "{text}"
+    );
+    assert_eq!(count("three", "openai/gpt-4o-mini", "confidence"), Some(2));
+    assert_eq!(count("unsure", "openai/gpt-4o-mini", "confidence"), Some(1));
+    // The strongest tier is never escalated from, and an accepted route adds nothing.
+    assert_eq!(count("three", "openai/gpt-4o", "confidence"), None);
+    assert!(!text.contains("switchyard_escalations_total{route=\"lenient\""));
 }

@@ -14,7 +14,7 @@
 //! refusal = true                # reject empty or refusal answers (default)
 //! regex = "^\\s*Answer:"        # the answer must match
 //! [routes.smart.gates.min_confidence_by_tier]   # calibrated per tier by `switchyard eval`
-//! mixtral = 0.55
+//! mixtral = 0.55                # (or include its gates.toml: see `config::include`)
 //! [routes.smart.gates.judge]    # a model asked through Switchyard itself, with a rubric
 //! model = "gpt-4o-mini"
 //! rubric = "Is the answer correct and complete?"

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use switchyard_core::{
-    AttemptRecord, ChatChunk, ChatRequest, ChatResponse, ErrorKind, Message, ProviderError,
-    RequestRecord, Role, StreamAccumulator, Usd,
+    AttemptRecord, ChatChunk, ChatRequest, ChatResponse, ErrorKind, Escalation, Message,
+    ProviderError, RequestRecord, Role, StreamAccumulator, Usd,
 };
 
 use super::JudgeGate;
@@ -31,8 +31,24 @@ struct Held {
 struct Trail {
     attempts: Vec<AttemptRecord>,
     path: Vec<String>,
-    escalations: u32,
+    /// Tiers not accepted so far, with the gate that turned each down.
+    escalated: Vec<Escalation>,
     upstream: Duration,
+}
+
+impl Trail {
+    fn escalate(&mut self, tier: &str, gate: &str) {
+        self.escalated.push(Escalation {
+            tier: tier.to_owned(),
+            gate: gate.to_owned(),
+        });
+    }
+
+    /// The record's escalation count and per-tier detail, from the same list so they agree.
+    fn fill(&self, rec: &mut RequestRecord) {
+        rec.escalations = u32::try_from(self.escalated.len()).unwrap_or(u32::MAX);
+        rec.escalated.clone_from(&self.escalated);
+    }
 }
 
 impl Engine {
@@ -54,13 +70,13 @@ impl Engine {
         let mut trail = Trail {
             attempts: Vec::new(),
             path: Vec::new(),
-            escalations: 0,
+            escalated: Vec::new(),
             upstream: Duration::ZERO,
         };
         let n = plan.candidates.len();
         for (pos, &idx) in plan.candidates.iter().enumerate() {
             if pos + 1 == n {
-                rec.escalations = trail.escalations;
+                trail.fill(&mut rec);
                 return self
                     .cascade_last(req, rctx, plan, deadline, rec, wants_usage, idx, trail)
                     .await;
@@ -78,7 +94,7 @@ impl Engine {
                     // A tier that fails outright escalates like a rejected one.
                     trail.attempts.extend(e.attempts);
                     trail.path.push(format!("{}(error)", m.name));
-                    trail.escalations += 1;
+                    trail.escalate(&m.name, "error");
                     continue;
                 }
             };
@@ -106,7 +122,7 @@ impl Engine {
                     trail.attempts.extend(tier_att);
                     let note = conf.map_or_else(String::new, |c| format!(" conf {c:.2}"));
                     trail.path.push(format!("{}(ok{note})", m.name));
-                    rec.escalations = trail.escalations;
+                    trail.fill(&mut rec);
                     return Ok(self.cascade_accept(
                         &req,
                         rctx,
@@ -127,7 +143,7 @@ impl Engine {
                     trail
                         .path
                         .push(format!("{}(rejected:{gate} {detail})", m.name));
-                    trail.escalations += 1;
+                    trail.escalate(&m.name, gate);
                 }
             }
         }
@@ -138,6 +154,7 @@ impl Engine {
             "no_candidate",
             "No cascade tier could answer.",
         );
+        trail.fill(&mut rec);
         g.attempts = trail.attempts;
         self.finish_failed(rec, &rctx, &g);
         Err(g)
@@ -231,7 +248,7 @@ impl Engine {
                 detail: d,
             })
         };
-        let plan = match self.plan(&jreq, &controls) {
+        let plan = match self.plan_for_request(&jreq, &controls) {
             Ok(p) => p,
             Err(e) => {
                 return (
@@ -379,28 +396,7 @@ impl Engine {
             let won = self
                 .run_attempts(&[idx], deadline, &rctx.request_id, |i, ctx| {
                     let p = self.models[i].provider.clone();
-                    async move {
-                        let mut s = p.chat_stream(req_ref, &ctx).await?;
-                        let mut held = Vec::new();
-                        loop {
-                            match s.next().await {
-                                Some(Ok(c)) => {
-                                    let content = c.has_content();
-                                    held.push(c);
-                                    if content {
-                                        return Ok((held, s));
-                                    }
-                                }
-                                Some(Err(e)) => return Err(e),
-                                None => {
-                                    return Err(ProviderError::new(
-                                        ErrorKind::StreamInterrupted,
-                                        "upstream stream ended before any content",
-                                    ));
-                                }
-                            }
-                        }
-                    }
+                    async move { crate::outstream::open_held(p.as_ref(), req_ref, &ctx).await }
                 })
                 .await;
             let won = match won {
