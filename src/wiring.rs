@@ -79,9 +79,9 @@ pub async fn build(cfg: Config, path: Option<&Path>) -> Result<Running, String> 
             format!("telemetry.{path}: {}", e.into_inner())
         })?,
     };
-    let (log, store) = RequestLog::open(&store_cfg, &cfg.base_dir)
-        .await
-        .map_err(|e| format!("cannot open the request log store: {e}"))?;
+    // Opened in the background: a fresh SQLite file's fsyncs were most of the time from start
+    // to ready. Records queue (and spill, if the store cannot be opened) meanwhile.
+    let (log, store) = RequestLog::open_deferred(&store_cfg, &cfg.base_dir);
     let metrics = Arc::new(Metrics::new());
     metrics.attach_log(log.counters());
     let sink = Arc::new(ObserveSink {
@@ -222,7 +222,8 @@ pub fn route(path: &Path, request: &Path) -> Result<(), String> {
         req.provider.as_ref(),
     )
     .map_err(|e| e.message)?;
-    let plan = engine.plan(&req, &controls).map_err(|e| e.message)?;
+    let mut plan = engine.plan(&req, &controls).map_err(|e| e.message)?;
+    engine.apply_prompt_router(&req, &controls, &mut plan);
     let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
     #[expect(clippy::print_stdout, reason = "the command's output")]
     {

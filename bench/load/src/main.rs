@@ -84,6 +84,14 @@ pub struct RunArgs {
     /// After the load stops, wait this long and sample VmRSS once more.
     #[arg(long, default_value_t = 0.0)]
     after_s: f64,
+    /// Put `temperature` in the body (0 makes the request deterministic, hence cacheable).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Paced instead of closed loop: each connection starts a request every 1/RATE s on a
+    /// fixed schedule, and latency is measured from the scheduled start, so a late answer
+    /// also charges the requests queued behind it (no coordinated omission).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -172,17 +180,30 @@ async fn probe(addr: SocketAddr, path: &str) -> bool {
 }
 
 async fn run(args: RunArgs) -> Result<serde_json::Value, String> {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "model": args.model,
         "stream": args.stream,
         "messages": [{"role": "user", "content": "Say something short about proxies and latency."}],
     });
+    if let Some(t) = args.temperature {
+        body["temperature"] = t.into();
+    }
+    let period = args
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(1.0 / r));
     let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
     let start = Instant::now();
     let t0 = start + Duration::from_secs_f64(args.warmup_s);
     let t1 = t0 + Duration::from_secs_f64(args.duration_s);
     let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| tokio::spawn(worker(args.addr, args.stream, body.clone(), t0, t1)))
+        .enumerate()
+        .map(|(i, _)| {
+            // Paced connections start spread over one period, not all at once.
+            let phase = period.map(|p| p.mul_f64(i as f64 / args.concurrency as f64));
+            let pace = period.zip(phase);
+            tokio::spawn(worker(args.addr, args.stream, body.clone(), t0, t1, pace))
+        })
         .collect();
     let rss_sampler = args.pid.filter(|_| args.rss_sample_ms > 0).map(|pid| {
         let every = Duration::from_millis(args.rss_sample_ms);
@@ -220,6 +241,9 @@ async fn run(args: RunArgs) -> Result<serde_json::Value, String> {
     }
     let summary = Summary::new(samples, errors, args.duration_s);
     let mut out = summary.to_json(&args.label, args.stream, args.concurrency);
+    if let Some(r) = args.rate {
+        out["rate_per_connection"] = r.into();
+    }
     if let Some(e) = first_error {
         out["first_error"] = e.into();
     }
@@ -296,6 +320,7 @@ async fn worker(
     body: Bytes,
     t0: Instant,
     t1: Instant,
+    pace: Option<(Duration, Duration)>,
 ) -> WorkerOut {
     let mut out = WorkerOut {
         samples: Vec::new(),
@@ -303,10 +328,29 @@ async fn worker(
         first_error: None,
     };
     let mut sender: Option<Sender> = None;
+    let mut next = pace.map(|(_, phase)| Instant::now() + phase);
+    let mut last_done = Instant::now();
     while Instant::now() < t1 {
-        let began = Instant::now();
+        // Paced: when the previous answer came after this request's scheduled start, the
+        // server made it late, so latency counts from the schedule; otherwise from the send
+        // (the timer wakes up to a millisecond late, which is the generator's, not the
+        // server's). Closed loop: from the send.
+        let began = match (&mut next, pace) {
+            (Some(at), Some((period, _))) => {
+                let scheduled = *at;
+                *at += period;
+                if last_done > scheduled {
+                    scheduled
+                } else {
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    Instant::now()
+                }
+            }
+            _ => Instant::now(),
+        };
         let result = one_request(&mut sender, addr, stream, body.clone()).await;
         let done = Instant::now();
+        last_done = done;
         let in_window = done >= t0 && done <= t1;
         match result {
             Ok(ttfb) => {

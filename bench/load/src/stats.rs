@@ -54,6 +54,8 @@ impl Summary {
             "rps": ((self.requests as f64 / self.secs) * 10.0).round() / 10.0,
             "p50_us": percentile(&self.total, 50.0),
             "p99_us": percentile(&self.total, 99.0),
+            "p999_us": percentile(&self.total, 99.9),
+            "max_us": self.total.iter().copied().max().unwrap_or(0),
             "mean_us": mean.round(),
         });
         if stream {

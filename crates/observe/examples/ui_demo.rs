@@ -100,6 +100,7 @@ fn seed(n: usize, now: i64) -> Vec<RequestRecord> {
                 status,
                 error_class: (status >= 400).then(|| "upstream".to_string()),
                 escalations: u32::from(rng.usize(..100) < 4),
+                escalated: Vec::new(),
             }
         })
         .collect()

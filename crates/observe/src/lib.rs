@@ -20,5 +20,7 @@ pub mod ui;
 pub use config::{StoreConfig, StoreTarget, TelemetryConfig};
 pub use log::{LogCounters, RequestLog};
 pub use metrics::{Metrics, metrics_router};
-pub use store::{AggQuery, AggRow, GroupBy, PgStore, SqliteStore, Store, StoreError, open_store};
+pub use store::{
+    AggQuery, AggRow, DeferredStore, GroupBy, PgStore, SqliteStore, Store, StoreError, open_store,
+};
 pub use ui::{UiState, ui_router};

@@ -15,7 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::StoreConfig;
 use crate::spill::Spill;
-use crate::store::{Store, StoreError, open_store};
+use crate::store::{DeferredStore, Store, StoreError, open_store};
 
 const PROBE_MIN: Duration = Duration::from_millis(250);
 const PROBE_MAX: Duration = Duration::from_secs(30);
@@ -53,6 +53,15 @@ impl RequestLog {
         let store = open_store(&cfg.target(config_dir)).await?;
         let log = RequestLog::start(cfg, store.clone(), cfg.spill_file(config_dir));
         Ok((log, store))
+    }
+
+    /// Like [`RequestLog::open`], but returns at once: the store opens in the background
+    /// ([`DeferredStore`]) while records queue, so the gateway can listen without waiting for
+    /// the database. A store that cannot be opened is treated as down (records spill).
+    pub fn open_deferred(cfg: &StoreConfig, config_dir: &Path) -> (RequestLog, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = DeferredStore::open(cfg.target(config_dir));
+        let log = RequestLog::start(cfg, store.clone(), cfg.spill_file(config_dir));
+        (log, store)
     }
 
     /// Starts the writer task on the current tokio runtime.

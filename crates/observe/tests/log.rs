@@ -261,3 +261,38 @@ async fn retention_deletes_old_rows() {
     assert_eq!(store.count_id("old").await.expect("c"), 0);
     assert_eq!(store.count_id("new").await.expect("c"), 1);
 }
+
+/// `open_deferred` (what `switchyard serve` uses so that it listens before the database
+/// answers): records logged while the store cannot be opened spill, and land once it opens.
+#[tokio::test]
+async fn deferred_store_that_cannot_open_yet_spills_then_lands_every_record() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A regular file where the database's directory should be: the open fails until it is
+    // replaced by a directory.
+    let blocker = dir.path().join("db");
+    std::fs::write(&blocker, b"not a directory").expect("blocker");
+    let cfg = StoreConfig {
+        url: Some(blocker.join("log.sqlite").display().to_string()),
+        spill_path: Some(dir.path().join("spill.jsonl")),
+        ..cfg(1000, 10_000)
+    };
+    let (log, store) = RequestLog::open_deferred(&cfg, dir.path());
+    for i in 0..5 {
+        assert!(log.try_log(rec(&format!("d{i}"), 10 + i, "m/d", None, 1.0)));
+    }
+    assert!(
+        !log.flush().await,
+        "nothing can be in a store that does not open"
+    );
+    assert_eq!(log.counters().spilled.load(Ordering::Relaxed), 5);
+    assert!(store.count_id("d0").await.is_err());
+
+    std::fs::remove_file(&blocker).expect("rm");
+    std::fs::create_dir(&blocker).expect("mkdir");
+    assert!(
+        log.flush().await,
+        "the spill is replayed once the store opens"
+    );
+    assert_eq!(total_rows(store.as_ref()).await, 5);
+    assert_eq!(log.counters().dropped.load(Ordering::Relaxed), 0);
+}

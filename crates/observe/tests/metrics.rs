@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use common::rec;
+use switchyard_core::Escalation;
 use switchyard_observe::metrics::{LABEL_CAP, LATENCY_BUCKETS, Metrics, metrics_router};
 
 /// One sample: name, labels (unescaped), value text.
@@ -236,6 +237,61 @@ fn records_become_valid_prometheus_text() {
         ),
         Some("3")
     );
+}
+
+#[test]
+fn escalations_are_counted_per_route_tier_and_gate() {
+    let esc = |tier: &str, gate: &str| Escalation {
+        tier: tier.into(),
+        gate: gate.into(),
+    };
+    let m = Metrics::new();
+    let mut r = rec("1", 0, "openai/gpt-4o", Some("0.01"), 1.0);
+    r.route = "smart".into();
+    r.escalated = vec![
+        esc("openai/refuser", "refusal"),
+        esc("openai/gpt-4o-mini", "confidence"),
+    ];
+    r.escalations = 2;
+    m.observe(&r);
+    let mut r2 = r.clone();
+    r2.escalated = vec![esc("openai/gpt-4o-mini", "confidence")];
+    r2.escalations = 1;
+    m.observe(&r2);
+    // A record with a count but no detail is still counted, under `unknown`.
+    let mut r3 = rec("3", 0, "openai/gpt-4o", Some("0.01"), 1.0);
+    r3.escalations = 1;
+    m.observe(&r3);
+    // Gate names come from the record, so they are capped like every other label.
+    for i in 0..40 {
+        let mut r = r2.clone();
+        r.escalated = vec![esc("openai/gpt-4o-mini", &format!("g{i}"))];
+        m.observe(&r);
+    }
+
+    let (s, _) = parse(&m.render());
+    let count = |route: &str, tier: &str, gate: &str| {
+        get(
+            &s,
+            "switchyard_escalations_total",
+            &[("route", route), ("tier", tier), ("gate", gate)],
+        )
+    };
+    assert_eq!(
+        count("smart", "openai/gpt-4o-mini", "confidence"),
+        Some("2")
+    );
+    assert_eq!(count("smart", "openai/refuser", "refusal"), Some("1"));
+    assert_eq!(count("smart", "openai/refuser", "confidence"), None);
+    assert_eq!(count("auto", "unknown", "unknown"), Some("1"));
+    let gates: std::collections::HashSet<_> = s
+        .iter()
+        .filter(|(n, _, _)| n == "switchyard_escalations_total")
+        .filter_map(|(_, l, _)| l.iter().find(|(k, _)| k == "gate").map(|(_, v)| v.clone()))
+        .collect();
+    // 16 kept, `other` for the rest, and the count-only record's `unknown`.
+    assert_eq!(gates.len(), 18, "{gates:?}");
+    assert!(gates.contains("other"), "{gates:?}");
 }
 
 #[test]

@@ -108,6 +108,7 @@ impl Gateway {
         let app = self.router();
         let this = Arc::new(self);
         spawn_reload_on_sighup(this.clone());
+        spawn_reload_on_include_change(Arc::downgrade(&this));
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         // TCP_NODELAY on every accepted connection (axum does not set it): with Nagle on, each
         // SSE event after the first waits for the client's delayed ACK, about 40 ms.
@@ -160,6 +161,65 @@ fn spawn_reload_on_sighup(gw: Arc<Gateway>) {
 
 #[cfg(not(unix))]
 fn spawn_reload_on_sighup(_gw: Arc<Gateway>) {}
+
+/// Reload the config when a file of its `include` list changes (appears, disappears, or gets
+/// a new modification time or size), checked every `[server] watch_includes`. This is how
+/// `switchyard eval --every` output (quality table, gate thresholds) reaches a running
+/// gateway. Polling rather than inotify: a handful of `stat` calls every few seconds, and it
+/// works the same on every platform and across the atomic renames eval writes with.
+fn spawn_reload_on_include_change(gw: std::sync::Weak<Gateway>) {
+    let Some(first) = gw.upgrade() else {
+        return;
+    };
+    if first.state.config_path.is_none() {
+        return;
+    }
+    let mut seen = stamps(&first.state.engine.load().config.include_files);
+    drop(first);
+    tokio::spawn(async move {
+        loop {
+            let Some(every) = gw
+                .upgrade()
+                .map(|g| g.state.engine.load().config.server.watch_includes)
+            else {
+                return;
+            };
+            tokio::time::sleep(every.max(Duration::from_millis(50))).await;
+            let Some(gw) = gw.upgrade() else {
+                return;
+            };
+            let now = stamps(&gw.state.engine.load().config.include_files);
+            if now == seen {
+                continue;
+            }
+            // Taken before the reload reads the files, so a write during the reload is seen
+            // next time; a rejected file is not retried until it changes again, so its
+            // errors are logged once.
+            seen = now;
+            match gw.reload() {
+                Ok(()) => tracing::info!("included file changed; config reloaded"),
+                Err(errors) => {
+                    for e in &errors {
+                        tracing::error!(error = %e, "included file changed but the config was rejected; keeping the running config");
+                    }
+                }
+            }
+        }
+    });
+}
+
+type Stamp = (PathBuf, Option<(std::time::SystemTime, u64)>);
+
+fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok();
+            let stamp = meta.and_then(|m| Some((m.modified().ok()?, m.len())));
+            (f.clone(), stamp)
+        })
+        .collect()
+}
 
 async fn not_found(uri: http::Uri) -> Response {
     let e = GatewayError::new(404, "invalid_request_error", "not_found", format!("Unknown path {}. Switchyard serves /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/models, /v1/route/explain, /health, /ready and /metrics.", uri.path()))

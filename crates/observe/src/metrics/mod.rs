@@ -42,6 +42,7 @@ struct Dims {
     outcome: LabelValues,
     deployment: LabelValues,
     cache: LabelValues,
+    gate: LabelValues,
 }
 
 pub struct Metrics {
@@ -86,6 +87,7 @@ impl Metrics {
                 outcome: LabelValues::new(64),
                 deployment: LabelValues::new(LABEL_CAP),
                 cache: LabelValues::new(16),
+                gate: LabelValues::new(16),
             },
             requests: Family::new(
                 "switchyard_requests_total",
@@ -160,8 +162,8 @@ impl Metrics {
             ),
             escalations: Family::new(
                 "switchyard_escalations_total",
-                "Cascade tiers escalated past.",
-                &["route"],
+                "Cascade escalations by route, the tier escalated from (its model) and the gate that rejected it (`error`: the tier failed).",
+                &["route", "tier", "gate"],
             ),
             breaker: Family::new(
                 "switchyard_breaker_state",
@@ -241,7 +243,19 @@ impl Metrics {
         }
         inc(&self.fallbacks, &[route], rec.fallbacks() as u64);
         inc(&self.retries, &[route], rec.retries() as u64);
-        inc(&self.escalations, &[route], u64::from(rec.escalations));
+        for e in &rec.escalated {
+            let tier = d.model.bound(&e.tier);
+            inc(&self.escalations, &[route, tier, d.gate.bound(&e.gate)], 1);
+        }
+        // A record that carries only the count (no per-tier detail) still counts.
+        let bare = (rec.escalations as usize).saturating_sub(rec.escalated.len());
+        if bare > 0 {
+            inc(
+                &self.escalations,
+                &[route, "unknown", "unknown"],
+                bare as u64,
+            );
+        }
     }
 
     /// 0 closed, 1 half-open, 2 open.
@@ -344,21 +358,28 @@ fn nanos_u64(n: i64) -> u64 {
 }
 
 fn status_label(s: u16) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "200", "400", "401", "403", "404", "408", "413", "422", "429", "499", "500", "502", "503",
-        "504",
-    ];
-    let s = s.to_string();
-    KNOWN
-        .iter()
-        .find(|k| **k == s)
-        .copied()
-        .unwrap_or(match s.as_bytes().first() {
-            Some(b'2') => "2xx",
-            Some(b'4') => "4xx",
-            Some(b'5') => "5xx",
-            _ => OTHER,
-        })
+    // Matched as numbers: formatting the status to compare strings allocated per request.
+    match s {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        413 => "413",
+        422 => "422",
+        429 => "429",
+        499 => "499",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        // Not one of the above (the overlap with them is intended).
+        s if (200..300).contains(&s) => "2xx",
+        s if (400..500).contains(&s) => "4xx",
+        s if (500..600).contains(&s) => "5xx",
+        _ => OTHER,
+    }
 }
 
 /// `skipped:budget` and similar carry detail after the colon; the prefix is the class.

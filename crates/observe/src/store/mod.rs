@@ -2,6 +2,7 @@
 //! ignore on `request_id`) so a spilled batch can be replayed without duplicates. Reads are
 //! integer aggregates computed by the database, plus raw latencies for percentiles.
 
+mod deferred;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -14,6 +15,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use switchyard_core::{RequestRecord, Usd};
 
+pub use self::deferred::DeferredStore;
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 use crate::config::StoreTarget;

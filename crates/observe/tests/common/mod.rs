@@ -45,5 +45,6 @@ pub fn rec(id: &str, ts_ms: i64, model: &str, cost: Option<&str>, total_ms: f64)
         status: 200,
         error_class: None,
         escalations: 0,
+        escalated: Vec::new(),
     }
 }

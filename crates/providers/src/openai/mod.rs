@@ -49,6 +49,10 @@ pub fn build(s: &ProviderSettings, c: reqwest::Client) -> Result<Arc<dyn Provide
 pub struct OpenAiProvider {
     client: reqwest::Client,
     base_url: String,
+    /// `{base}/chat/completions` and `{base}/embeddings`, parsed once here: parsing the URL
+    /// string on every request showed as ~5 % of the gateway's CPU in the benchmark profile.
+    chat_url: reqwest::Url,
+    embed_url: reqwest::Url,
     headers: HeaderMap,
     kind: &'static str,
     quirks: Quirks,
@@ -79,9 +83,16 @@ impl OpenAiProvider {
             value.set_sensitive(true);
             map.insert(name, value);
         }
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let url = |path: &str| {
+            reqwest::Url::parse(&h::join(&base_url, path))
+                .map_err(|e| format!("base_url \"{base_url}\" is not a valid URL: {e}"))
+        };
         Ok(OpenAiProvider {
             client,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            chat_url: url("chat/completions")?,
+            embed_url: url("embeddings")?,
+            base_url,
             headers: map,
             kind,
             quirks,
@@ -96,11 +107,18 @@ impl OpenAiProvider {
         &self.base_url
     }
 
-    fn post(&self, path: &str, ctx: &CallCtx) -> reqwest::RequestBuilder {
+    fn post(&self, url: &reqwest::Url, ctx: &CallCtx, body: Vec<u8>) -> reqwest::RequestBuilder {
         let mut rb = self
             .client
-            .post(h::join(&self.base_url, path))
-            .headers(self.headers.clone());
+            .post(url.clone())
+            .header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(body);
+        if !self.headers.is_empty() {
+            rb = rb.headers(self.headers.clone());
+        }
         if let Some(key) = &ctx.api_key {
             rb = rb.bearer_auth(key.expose());
         }
@@ -122,12 +140,12 @@ impl OpenAiProvider {
     /// timeout covers the whole body: DeepSeek holds slow answers open with blank lines.
     async fn post_json(
         &self,
-        path: &str,
-        body: &serde_json::Map<String, serde_json::Value>,
+        url: &reqwest::Url,
+        body: Vec<u8>,
         ctx: &CallCtx,
     ) -> Result<bytes::Bytes, ProviderError> {
         let started = Instant::now();
-        let resp = match h::send(self.post(path, ctx).json(body), ctx).await? {
+        let resp = match h::send(self.post(url, ctx, body), ctx).await? {
             Ok(r) => r,
             Err(e) => return Err(self.upstream_error(&e, ctx)),
         };
@@ -161,8 +179,8 @@ impl Provider for OpenAiProvider {
     }
 
     async fn chat(&self, req: &ChatRequest, ctx: &CallCtx) -> Result<ChatResponse, ProviderError> {
-        let body = convert::chat_body(req, &ctx.upstream_model, false, &self.quirks)?;
-        let bytes = self.post_json("chat/completions", &body, ctx).await?;
+        let body = convert::chat_body_json(req, &ctx.upstream_model, false, &self.quirks)?;
+        let bytes = self.post_json(&self.chat_url, body, ctx).await?;
         convert::parse_chat_response(&bytes, &ctx.upstream_model)
             .map_err(|e| error::scrub(e, ctx.api_key.as_ref().map(|k| k.expose())))
     }
@@ -172,11 +190,10 @@ impl Provider for OpenAiProvider {
         req: &ChatRequest,
         ctx: &CallCtx,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = convert::chat_body(req, &ctx.upstream_model, true, &self.quirks)?;
+        let body = convert::chat_body_json(req, &ctx.upstream_model, true, &self.quirks)?;
         let rb = self
-            .post("chat/completions", ctx)
-            .header(http::header::ACCEPT, "text/event-stream")
-            .json(&body);
+            .post(&self.chat_url, ctx, body)
+            .header(http::header::ACCEPT, "text/event-stream");
         let resp = match h::send(rb, ctx).await? {
             Ok(r) => r,
             Err(e) => return Err(self.upstream_error(&e, ctx)),
@@ -233,7 +250,13 @@ impl Provider for OpenAiProvider {
             )));
         }
         let body = convert::embed_body(req, &ctx.upstream_model, &self.quirks)?;
-        let bytes = self.post_json("embeddings", &body, ctx).await?;
+        let body = serde_json::to_vec(&body).map_err(|e| {
+            ProviderError::new(
+                switchyard_core::ErrorKind::InvalidRequest,
+                format!("could not encode the upstream request: {e}"),
+            )
+        })?;
+        let bytes = self.post_json(&self.embed_url, body, ctx).await?;
         convert::parse_embed_response(&bytes)
             .map_err(|e| error::scrub(e, ctx.api_key.as_ref().map(|k| k.expose())))
     }

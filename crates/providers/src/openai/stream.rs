@@ -73,6 +73,25 @@ impl StreamDecoder {
             self.finish(out);
             return;
         }
+        // Straight into the typed chunk, once per event: a `Value` tree first doubled the
+        // parsing work on every streamed token. Anything that does not fit the chunk shape
+        // takes the general path below, which decides between error event and bad chunk.
+        let chunk: WireChunk = match serde_json::from_str(data) {
+            Ok(c) => c,
+            Err(_) => return self.on_odd_event(ev, data, out),
+        };
+        if let Some(err) = chunk.error.as_ref().filter(|e| !e.is_null()) {
+            let e = error_from_event(err, self.key.as_deref());
+            return self.fail(e, out);
+        }
+        if ev.event.as_deref() == Some("raw") {
+            return self.fail(non_stream_body(), out);
+        }
+        self.on_chunk(chunk, out);
+    }
+
+    /// An event that is not a chunk: an error object, a non-stream body, or garbage.
+    fn on_odd_event(&mut self, ev: &SseEvent, data: &str, out: &mut Vec<Item>) {
         let v: serde_json::Value = match serde_json::from_str(data) {
             Ok(v) => v,
             Err(e) => return self.fail(decode_error("stream chunk", &e, data.as_bytes()), out),
@@ -82,18 +101,12 @@ impl StreamDecoder {
             return self.fail(e, out);
         }
         if ev.event.as_deref() == Some("raw") {
-            // The whole body was one JSON document, not SSE: the upstream ignored `stream`.
-            let e = ProviderError::new(
-                ErrorKind::Decode,
-                "upstream answered a stream request with a non-stream body",
-            );
-            return self.fail(e, out);
+            return self.fail(non_stream_body(), out);
         }
-        let chunk: WireChunk = match serde_json::from_value(v) {
-            Ok(c) => c,
-            Err(e) => return self.fail(decode_error("stream chunk", &e, data.as_bytes()), out),
-        };
-        self.on_chunk(chunk, out);
+        match serde_json::from_value::<WireChunk>(v) {
+            Ok(chunk) => self.on_chunk(chunk, out),
+            Err(e) => self.fail(decode_error("stream chunk", &e, data.as_bytes()), out),
+        }
     }
 
     /// The body ended. Clean if `[DONE]` came or every choice finished; otherwise the stream
@@ -280,4 +293,12 @@ pub fn response_to_chunks(r: ChatResponse) -> Vec<ChatChunk> {
         out.push(chunk);
     }
     out
+}
+
+/// The whole body was one JSON document, not SSE: the upstream ignored `stream`.
+fn non_stream_body() -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Decode,
+        "upstream answered a stream request with a non-stream body",
+    )
 }

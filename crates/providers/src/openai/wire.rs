@@ -24,6 +24,9 @@ pub struct WireResponse {
     pub system_fingerprint: Option<String>,
     #[serde(default)]
     pub service_tier: Option<String>,
+    /// An error delivered with a 2xx status.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

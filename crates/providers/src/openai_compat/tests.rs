@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use switchyard_core::ChatRequest;
 
 use super::{FLAVORS, build, build_concrete, flavor, mistral_tool_id};
-use crate::openai::convert::{chat_body, embed_body};
+use crate::openai::convert::{chat_body, chat_body_json, embed_body};
 use crate::registry::ProviderSettings;
 
 fn settings(flavor: Option<&str>, base_url: Option<&str>) -> ProviderSettings {
@@ -29,6 +29,25 @@ fn stream_body_per_flavor_snapshots() {
     for f in FLAVORS {
         insta::assert_json_snapshot!(format!("stream_body_{f}"), body(f, true));
     }
+}
+
+/// The encoder the provider sends with (straight to bytes when no field is renamed or
+/// dropped) must produce the same JSON as the map the snapshots above pin, for every flavor.
+#[test]
+fn encoded_body_matches_the_map_for_every_flavor() {
+    for f in FLAVORS {
+        for stream in [false, true] {
+            let (q, _) = flavor(f).expect("flavor");
+            let bytes = chat_body_json(&rich(), "up-model", stream, &q).expect("encodes");
+            let sent: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+            assert_eq!(sent, Value::Object(body(f, stream)), "{f} stream={stream}");
+        }
+    }
+    let q = crate::openai::Quirks::OPENAI;
+    let bytes = chat_body_json(&rich(), "m", true, &q).expect("encodes");
+    let sent: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+    let map = chat_body(&rich(), "m", true, &q).expect("body");
+    assert_eq!(sent, Value::Object(map), "openai");
 }
 
 #[test]

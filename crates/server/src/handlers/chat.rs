@@ -7,13 +7,13 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_core::{ChatRequest, Role};
 use switchyard_engine::pipeline::Meta;
 use switchyard_engine::{ChatServed, Controls, GatewayError};
 
 use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
-use crate::envelope::{error_response, set};
+use crate::envelope::error_response;
 use crate::state::AppState;
 
 pub async fn chat_completions(
@@ -40,7 +40,10 @@ pub async fn chat_completions(
         }
     };
     let rctx = ctx(request_id.clone(), tenant, started, controls);
-    match engine.chat(req, rctx).await {
+    // Boxed so that this handler's future stays small: axum moves the handler future (twice)
+    // into its own boxes, and with the engine's state machine inline those moves were ~7 % of
+    // the instructions per request in the benchmark profile.
+    match Box::pin(engine.chat(req, rctx)).await {
         Ok(ChatServed::Json(resp, meta)) => {
             let h = meta_headers(&meta);
             (h, axum::Json(resp)).into_response()
@@ -52,28 +55,43 @@ pub async fn chat_completions(
     }
 }
 
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-switchyard-request-id");
+const MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
+const PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+const ROUTE: HeaderName = HeaderName::from_static("x-switchyard-route");
+const CACHE: HeaderName = HeaderName::from_static("x-switchyard-cache");
+const OVERHEAD: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
+const COST: HeaderName = HeaderName::from_static("x-switchyard-cost");
+
+/// SPEC section 2's response headers. Built on every answer, so the names are constants (no
+/// parse per header) and owned strings become values without another copy.
 pub fn meta_headers(meta: &Meta) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    set(&mut h, "x-switchyard-request-id", &meta.request_id);
+    let mut h = HeaderMap::with_capacity(10);
+    put(&mut h, REQUEST_ID, meta.request_id.clone());
     if let Some(m) = &meta.model {
-        set(&mut h, "x-switchyard-model", m);
+        put(&mut h, MODEL, m.clone());
     }
     if let Some(p) = &meta.provider {
-        set(&mut h, "x-switchyard-provider", p);
+        put(&mut h, PROVIDER, p.clone());
     }
-    set(&mut h, "x-switchyard-attempts", &meta.attempts_header());
-    set(&mut h, "x-switchyard-route", &meta.route);
-    set(&mut h, "x-switchyard-cache", meta.cache);
-    set(
-        &mut h,
-        "x-switchyard-overhead-ms",
-        &format!("{:.3}", meta.overhead_ms),
-    );
+    put(&mut h, ATTEMPTS, meta.attempts_header());
+    put(&mut h, ROUTE, meta.route.clone());
+    h.insert(CACHE, HeaderValue::from_static(meta.cache));
+    put(&mut h, OVERHEAD, format!("{:.3}", meta.overhead_ms));
     // Known for JSON answers; a stream's cost arrives in its final usage chunk.
     if let Some(c) = meta.cost {
-        set(&mut h, "x-switchyard-cost", &c.to_string());
+        put(&mut h, COST, c.to_string());
     }
     h
+}
+
+/// A value that is not valid in a header (a control character in a config name) is left out,
+/// as `envelope::set` does.
+fn put(h: &mut HeaderMap, name: HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::try_from(value) {
+        h.insert(name, v);
+    }
 }
 
 /// What the OpenAI API itself rejects, rejected here before any provider sees it.

@@ -129,6 +129,15 @@ fn error_body_on_200_is_an_error() {
     assert_eq!(e.message, "overloaded, retry");
 }
 
+/// The typed parse fails on `choices` here; the error object must still win over a decode error.
+#[test]
+fn error_body_on_200_with_odd_fields_is_still_the_upstream_error() {
+    let e = parse(json!({"choices": "none", "error": {"message": "boom", "type": "server_error"}}))
+        .expect_err("error");
+    assert_eq!(e.kind, ErrorKind::Upstream);
+    assert_eq!(e.message, "boom");
+}
+
 #[test]
 fn garbage_body_is_a_decode_error() {
     let e = parse_chat_response(b"<html>502</html>", "m").expect_err("decode");

@@ -251,6 +251,19 @@ data: {"id":"e","created":1,"model":"m","choices":[{"index":0,"delta":{"content"
     assert!(!e.message.contains("sk-KEY"), "key scrubbed: {}", e.message);
 }
 
+/// The typed chunk parse fails on `choices` here; the error object must still win.
+#[test]
+fn error_event_with_odd_fields_is_still_the_upstream_error() {
+    let t = r#"data: {"choices":"none","error":{"message":"overloaded","type":"server_error"}}
+
+"#;
+    let items = run(t);
+    assert_eq!(items.len(), 1, "{items:?}");
+    let e = items[0].as_ref().expect_err("error");
+    assert_eq!(e.kind, ErrorKind::Upstream);
+    assert_eq!(e.message, "overloaded");
+}
+
 #[test]
 fn cut_stream_without_finish_is_interrupted() {
     let t = r#"data: {"id":"x","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"The answer is"}}]}
