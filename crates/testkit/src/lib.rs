@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use switchyard_core::RequestRecord;
 use switchyard_engine::RecordSink;
+use switchyard_server::state::MetricsRender;
 use switchyard_server::{AppState, Gateway, GatewayOptions};
 use switchyard_sim::{SimConfig, SimHandle};
 
@@ -80,6 +81,18 @@ impl RecordSink for Tee {
     }
 }
 
+/// What `TestEnv::start_with` can add to the plain gateway.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Every record also goes here (e.g. a real request log, or metrics).
+    pub extra: Option<Arc<dyn RecordSink>>,
+    /// Serves `/metrics` with this renderer.
+    pub metrics: Option<MetricsRender>,
+    /// Write the config to `DIR/switchyard.toml` and load it from there, so relative paths
+    /// (includes, index files) resolve in `DIR` and the gateway can reload it.
+    pub config_dir: Option<std::path::PathBuf>,
+}
+
 pub struct TestEnv {
     pub sim: SimHandle,
     pub base: String,
@@ -107,21 +120,42 @@ impl TestEnv {
         config_toml: &str,
         extra: Option<Arc<dyn RecordSink>>,
     ) -> TestEnv {
+        let opts = StartOptions {
+            extra,
+            ..StartOptions::default()
+        };
+        TestEnv::start_with(sim, config_toml, opts).await
+    }
+
+    /// Start `sim` and a gateway on `config_toml` with the options in `opts`.
+    pub async fn start_with(sim: SimConfig, config_toml: &str, opts: StartOptions) -> TestEnv {
         let sim = switchyard_sim::spawn(sim).await.expect("simulator starts");
         let text = config_toml.replace(DEMO_SIM_ADDR, &sim.addr.to_string());
-        let cfg = switchyard_engine::config::load_str(&text)
-            .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
+        let (cfg, config_path) = match &opts.config_dir {
+            Some(dir) => {
+                let path = dir.join("switchyard.toml");
+                std::fs::write(&path, &text).expect("write the test config");
+                let cfg = switchyard_engine::config::load_file(&path)
+                    .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
+                (cfg, Some(path))
+            }
+            None => (
+                switchyard_engine::config::load_str(&text)
+                    .unwrap_or_else(|e| panic!("test config invalid: {e:?}")),
+                None,
+            ),
+        };
         let records = Arc::new(MemorySink::default());
-        let sink: Arc<dyn RecordSink> = match extra {
+        let sink: Arc<dyn RecordSink> = match opts.extra {
             Some(extra) => Arc::new(Tee(records.clone(), extra)),
             None => records.clone(),
         };
         let gateway = Gateway::new(
             cfg,
-            None,
+            config_path,
             GatewayOptions {
                 sink,
-                metrics: None,
+                metrics: opts.metrics,
                 extra: None,
                 prepare: None,
             },
@@ -162,6 +196,17 @@ impl TestEnv {
             .send()
             .await
             .expect("gateway answers")
+    }
+
+    /// `POST /v1/route/explain` with extra headers; asserts a 200 and returns the plan.
+    pub async fn explain(&self, body: &Value, headers: &[(&str, &str)]) -> Value {
+        let mut r = self.client.post(self.url("/v1/route/explain")).json(body);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let r = r.send().await.expect("gateway answers");
+        assert_eq!(r.status(), 200, "explain failed");
+        r.json().await.expect("a plan")
     }
 
     /// The simulator's `/sim/stats`.

@@ -223,7 +223,7 @@ async fn a_hung_upstream_is_cut_at_the_attempt_timeout_and_released() {
 }
 
 #[tokio::test]
-async fn a_budget_too_short_for_the_fallback_is_a_504_naming_what_was_tried() {
+async fn a_budget_too_short_for_the_fallback_is_a_408_naming_what_was_tried() {
     let env = env().await;
     env.inject(&json!({"model": PRIM, "kind": "hang", "rate": 1.0}))
         .await;
@@ -238,7 +238,8 @@ async fn a_budget_too_short_for_the_fallback_is_a_504_naming_what_was_tried() {
         .await
         .unwrap();
     // 400 ms attempt timeout, <200 ms left: under the 250 ms a fallback needs at minimum.
-    assert_eq!(r.status(), 504);
+    // The request's own budget ran out: 408 (SPEC section 2), not an upstream 504.
+    assert_eq!(r.status(), 408);
     assert_eq!(
         header(&r, "x-switchyard-attempts"),
         "prim/gpt-4o-mini:timeout,back/claude-3-5-haiku:skipped:deadline"
@@ -257,7 +258,7 @@ async fn a_budget_too_short_for_the_fallback_is_a_504_naming_what_was_tried() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 504);
+    assert_eq!(r.status(), 408);
     assert!(t0.elapsed() < std::time::Duration::from_millis(390));
 }
 

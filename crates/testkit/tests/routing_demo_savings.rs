@@ -60,16 +60,12 @@ async fn auto_costs_less_than_the_most_capable_model_and_clears_every_floor() {
     let mut picks: BTreeMap<String, usize> = BTreeMap::new();
     for text in WORKLOAD {
         // The decision as the gateway makes it (same classifier, same floor).
-        let plan: Value = env
-            .client()
-            .post(env.url("/v1/route/explain"))
-            .json(&json!({"model": "auto", "messages": [{"role": "user", "content": text}]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let plan = env
+            .explain(
+                &json!({"model": "auto", "messages": [{"role": "user", "content": text}]}),
+                &[],
+            )
+            .await;
         let task = plan["task"]["task"].as_str().unwrap().to_owned();
         let (served, cost) = run(&env, "auto", text).await;
         let q = engine.model(&served).unwrap().quality.get(&task).copied();

@@ -158,16 +158,9 @@ async fn explain_returns_the_full_decision_without_calling_anyone() {
     let env = TestEnv::demo().await;
     let body = json!({"model": "auto", "max_tokens": 200, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         "messages": [{"role": "user", "content": "Write a Python function that reverses a linked list."}]});
-    let r = env
-        .client()
-        .post(env.url("/v1/route/explain"))
-        .header("x-switchyard-max-cost", "0.001")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let plan: Value = r.json().await.unwrap();
+    let plan = env
+        .explain(&body, &[("x-switchyard-max-cost", "0.001")])
+        .await;
     assert_eq!(plan["route"], "auto");
     assert_eq!(plan["task"]["source"], "classifier");
     assert_eq!(plan["task"]["task"], "code");
@@ -210,14 +203,8 @@ async fn a_latency_budget_learns_from_live_samples() {
     );
     let env = TestEnv::start(sim, &cfg).await;
     let body = json!({"model": "snappy", "messages": [{"role": "user", "content": "hi"}]});
-    let explain = |env: &TestEnv| {
-        env.client()
-            .post(env.url("/v1/route/explain"))
-            .header("x-switchyard-latency-budget-ms", "200")
-            .json(&body)
-            .send()
-    };
-    let plan: Value = explain(&env).await.unwrap().json().await.unwrap();
+    let budget = [("x-switchyard-latency-budget-ms", "200")];
+    let plan = env.explain(&body, &budget).await;
     assert_eq!(
         plan["pick"], "openai/gpt-4o-mini",
         "no samples, no evidence"
@@ -226,7 +213,86 @@ async fn a_latency_budget_learns_from_live_samples() {
         let (h, _) = ask(&env, &body, None).await;
         assert_eq!(h["x-switchyard-model"], "openai/gpt-4o-mini");
     }
-    let plan: Value = explain(&env).await.unwrap().json().await.unwrap();
+    let plan = env.explain(&body, &budget).await;
     assert_eq!(plan["pick"], "google/gemini-2.0-flash", "{plan:#}");
     assert_eq!(plan["excluded"][0]["code"], "too_slow");
+}
+
+/// A route whose task-table router (written as `switchyard eval` would) knows three models on
+/// `code`: haiku clears the minimum and is cheaper than gpt-4o, but is below the straight line
+/// between gpt-4o-mini and gpt-4o, so it is off the frontier and gpt-4o is the pick. The
+/// explanation names the pick and every prediction, and a real request goes the same way.
+#[tokio::test]
+async fn explain_shows_the_prompt_routers_pick() {
+    use switchyard_engine::prompt_router::{IndexHeader, PromptIndex};
+    let dir = std::env::temp_dir().join(format!("swy-explain-router-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("index.bin");
+    let (mini, haiku, gpt4o) = (
+        "openai/gpt-4o-mini",
+        "anthropic/claude-3-5-haiku",
+        "openai/gpt-4o",
+    );
+    let header = IndexHeader {
+        dim: 1,
+        models: vec![mini.into(), haiku.into(), gpt4o.into()],
+        model_cost: [
+            (mini.into(), 0.0002),
+            (haiku.into(), 0.002),
+            (gpt4o.into(), 0.003),
+        ]
+        .into(),
+        tasks: [(
+            "code".to_owned(),
+            [
+                (mini.into(), 0.70),
+                (haiku.into(), 0.75),
+                (gpt4o.into(), 0.92),
+            ]
+            .into(),
+        )]
+        .into(),
+        ..IndexHeader::default()
+    };
+    PromptIndex::new(header, vec![(vec![1.0], vec![0.7, 0.75, 0.92])])
+        .write(&path)
+        .unwrap();
+    let cfg = format!(
+        "{DEMO_CONFIG}\n[routes.perprompt]\ncandidates = [\"{mini}\", \"{haiku}\", \"{gpt4o}\"]\nmin_quality = 0.74\n[routes.perprompt.router]\nindex = \"{}\"\nmode = \"task\"\n",
+        path.display()
+    );
+    let env = TestEnv::start(switchyard_sim::SimConfig::default_models(), &cfg).await;
+    let body = json!({"model": "perprompt", "max_tokens": 50,
+        "messages": [{"role": "user", "content": "Write a Python function that reverses a linked list."}]});
+    let plan = env.explain(&body, &[("x-switchyard-task", "code")]).await;
+    let pr = &plan["prompt_router"];
+    assert_eq!(pr["mode"], "task", "{plan:#}");
+    assert_eq!(pr["model"], gpt4o, "{plan:#}");
+    assert_eq!(pr["task"], "code");
+    assert_eq!(pr["predicted_quality"], 0.92);
+    assert_eq!(pr["min_quality"], 0.74);
+    assert_eq!(pr["cleared"], true);
+    assert_eq!(plan["pick"], gpt4o);
+    assert_eq!(plan["candidates"][0]["model"], gpt4o);
+    let haiku_view = pr["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == haiku)
+        .unwrap();
+    assert_eq!(haiku_view["frontier"], false);
+    assert_eq!(haiku_view["predicted_quality"], 0.75);
+    // Nothing was sent upstream; then the request itself is served by the pick.
+    assert_eq!(env.sim_stats().await["total"], 0);
+    let r = env
+        .client()
+        .post(env.url("/v1/chat/completions"))
+        .header("x-switchyard-task", "code")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-model"], gpt4o);
+    let _ = std::fs::remove_dir_all(&dir);
 }

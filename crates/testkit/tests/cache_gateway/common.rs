@@ -75,6 +75,8 @@ pub async fn upstream_calls(env: &TestEnv) -> u64 {
 pub struct Answer {
     pub status: u16,
     pub cache: String,
+    /// `x-switchyard-attempts`.
+    pub attempts: String,
     pub text: String,
     /// For streams: the content of each chunk, in order (the chunking shape).
     pub deltas: Vec<String>,
@@ -95,6 +97,12 @@ pub async fn send(env: &TestEnv, b: &Value, headers: &[(&str, &str)]) -> Answer 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let attempts = resp
+        .headers()
+        .get("x-switchyard-attempts")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let stream = b["stream"].as_bool().unwrap_or(false);
     let text = resp.text().await.expect("body");
     if !stream || status != 200 {
@@ -102,6 +110,7 @@ pub async fn send(env: &TestEnv, b: &Value, headers: &[(&str, &str)]) -> Answer 
         return Answer {
             status,
             cache,
+            attempts,
             text: json["choices"][0]["message"]["content"]
                 .as_str()
                 .unwrap_or("")
@@ -134,6 +143,7 @@ pub async fn send(env: &TestEnv, b: &Value, headers: &[(&str, &str)]) -> Answer 
     Answer {
         status: if done && error.is_null() { status } else { 599 },
         cache,
+        attempts,
         text: deltas.concat(),
         deltas,
         usage,

@@ -12,6 +12,9 @@ async fn a_repeat_is_a_free_hit_with_the_saving_recorded() {
     assert_eq!((first.status, first.cache.as_str()), (200, "miss"));
     let second = send(&env, &b, &[]).await;
     assert_eq!((second.status, second.cache.as_str()), (200, "hit"));
+    assert!(first.attempts.ends_with(":ok"), "{}", first.attempts);
+    // No upstream attempt: the header names the cache, never an empty value.
+    assert_eq!(second.attempts, "cache:hit");
     assert_eq!(second.text, first.text);
     assert_eq!(upstream_calls(&env).await, 1);
     let paid = first.usage.as_ref().unwrap()["cost"].as_f64().unwrap();
