@@ -13,6 +13,12 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 failed=()
 passed=()
+# A cold build needs several GB; a full disk shows up later as linker bus errors, so say it first.
+free_kb=$(df -Pk "$root" | awk 'NR==2 {print $4}')
+echo "free disk at $root: $((free_kb / 1024 / 1024)) GB"
+if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "WARNING: under 6 GB free; the build may fail with 'No space left on device'"
+fi
 step() {
   local name="$1"; shift
   echo "=== $name"
@@ -30,6 +36,10 @@ step "build binaries" cargo build --workspace --bins --locked
 step "rust tests (nextest)" cargo nextest run --workspace --locked --no-fail-fast
 
 python_env() {
+  # A venv left half-made (a full disk, an interrupted run) is rebuilt rather than reused.
+  if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv
+  fi
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv || return 1
   fi
