@@ -197,3 +197,93 @@ impl Store for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn indexes(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([sql::TABLE], |r| r.get::<_, String>(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// A log written by schema version 1 keeps its rows and loses only the unused indexes, and
+    /// every report query still reads through the time index.
+    #[test]
+    fn version_1_log_migrates_and_reports_use_the_time_index() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(&format!(
+            "CREATE TABLE {v} (version BIGINT NOT NULL); {m} INSERT INTO {v} VALUES (1);",
+            v = sql::VERSION_TABLE,
+            m = sql::MIGRATIONS[0]
+        ))
+        .expect("schema v1");
+        conn.execute(
+            &format!("INSERT INTO {} (request_id, ts_ms, tenant, endpoint, route, requested_model, stream, attempts, n_attempts, fallbacks, retries, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cache, total_ms, overhead_ms, status, escalations) VALUES ('r1', 5, 't', 'chat', 'auto', 'auto', 0, '[]', 1, 0, 0, 1, 0, 0, 1, 0, 'miss', 1.0, 0.1, 200, 0)", sql::TABLE),
+            [],
+        )
+        .expect("row");
+        assert_eq!(
+            indexes(&conn).len(),
+            7,
+            "v1: autoindex, ts and five dimension indexes"
+        );
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(
+            indexes(&conn),
+            vec![
+                "sqlite_autoindex_switchyard_requests_1".to_string(),
+                "switchyard_requests_ts".to_string()
+            ]
+        );
+        let rows: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {}", sql::TABLE), [], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        assert_eq!(rows, 1);
+        let version: i64 = conn
+            .query_row(
+                &format!("SELECT MAX(version) FROM {}", sql::VERSION_TABLE),
+                [],
+                |r| r.get(0),
+            )
+            .expect("version");
+        assert_eq!(version, sql::MIGRATIONS.len() as i64);
+        for by in [
+            GroupBy::Model,
+            GroupBy::Route,
+            GroupBy::Key,
+            GroupBy::Task,
+            GroupBy::Provider,
+        ] {
+            let q = AggQuery {
+                since_ms: 0,
+                until_ms: 10,
+                bucket_ms: Some(1000),
+                by,
+            };
+            for text in [
+                sql::aggregate(Dialect::Sqlite, &q),
+                sql::latencies(Dialect::Sqlite, by),
+            ] {
+                let plan: Vec<String> = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {text}"))
+                    .expect("explain")
+                    .query_map(params![0, 10], |r| r.get::<_, String>(3))
+                    .expect("plan")
+                    .collect::<Result<_, _>>()
+                    .expect("plan rows");
+                assert!(
+                    plan.iter().any(|p| p.contains("switchyard_requests_ts")),
+                    "{by:?}: {plan:?}"
+                );
+            }
+        }
+    }
+}
