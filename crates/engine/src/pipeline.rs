@@ -156,9 +156,9 @@ impl Engine {
         let wants_usage = req.include_usage();
         req.strip_gateway_fields();
         if plan.strategy == "cascade" {
-            return self
-                .chat_cascade(req, rctx, plan, deadline, rec, wants_usage)
-                .await;
+            // Boxed: the cascade runner's future is the largest here, and only cascade routes
+            // should carry it (every other request paid a copy of it).
+            return Box::pin(self.chat_cascade(req, rctx, plan, deadline, rec, wants_usage)).await;
         }
         if req.stream {
             self.chat_streamed(req, rctx, plan, deadline, rec, wants_usage)

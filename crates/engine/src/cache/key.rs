@@ -8,7 +8,7 @@
 //! answer and are left out. serde_json objects are sorted maps, so field order in the client's
 //! JSON does not matter.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use switchyard_core::{ChatRequest, Role};
 
@@ -20,12 +20,11 @@ pub type KeyHash = [u8; 32];
 pub struct Normalized {
     /// The exact-cache key.
     pub exact: KeyHash,
-    /// Everything but the last user message: the semantic cache's partition (tenant, route,
-    /// system prompt, earlier turns, tools, parameters).
-    pub partition: KeyHash,
-    /// The last user message's text, for the near-duplicate matcher (None when the
-    /// conversation does not end with a user message).
-    pub query: Option<String>,
+    /// Only when asked for and the conversation ends with a user message: the semantic
+    /// cache's partition (everything but the last user message: tenant, route, system prompt,
+    /// earlier turns, tools, parameters) and that message's text for the near-duplicate
+    /// matcher.
+    pub semantic: Option<(KeyHash, String)>,
 }
 
 /// The tenant whose answers these are: an explicit cache namespace wins over the API key's.
@@ -38,17 +37,24 @@ pub fn deterministic(req: &ChatRequest) -> bool {
     req.temperature == Some(0.0)
 }
 
-pub fn normalize(req: &ChatRequest, resolved: &str, ns: &str, controls: &Controls) -> Normalized {
-    let mut v = serde_json::to_value(req).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("model".into(), Value::String(resolved.to_owned()));
-        o.remove("stream_options");
-        o.remove("user");
-        // Gateway extras: what they change is in the parsed controls below.
-        o.remove("switchyard");
-        o.remove("provider");
-        o.insert("stream".into(), Value::Bool(req.stream));
-    }
+/// Bumped whenever what goes into a key changes, so replicas of different versions sharing a
+/// Redis never read each other's entries under a key that now means something else.
+const KEY_VERSION: &[u8] = b"switchyard-cache-key-v2";
+
+/// The keys of `req`, streamed straight into the hash: the request is serialized once, field by
+/// field, with no intermediate `serde_json::Value` (which cost a clone of the whole request and
+/// two renderings of it, a third of a cache hit's instructions). `req` is borrowed mutably only
+/// to set aside, for the length of the call, the fields a key leaves out; it is returned as it
+/// came. Struct fields serialize in declaration order and JSON objects inside (tool schemas,
+/// `response_format`, pass-through extras) are sorted maps, so the client's field order never
+/// matters.
+pub fn normalize(
+    req: &mut ChatRequest,
+    resolved: &str,
+    ns: &str,
+    controls: &Controls,
+    semantic: bool,
+) -> Normalized {
     let ctl = json!({
         "ns": ns,
         "task": controls.task,
@@ -58,39 +64,75 @@ pub fn normalize(req: &ChatRequest, resolved: &str, ns: &str, controls: &Control
         "sort": controls.sort,
         "max_price": [controls.max_price_prompt.map(|d| d.to_string()), controls.max_price_completion.map(|d| d.to_string())],
     });
-    let exact = digest(&[
-        b"exact",
-        ctl.to_string().as_bytes(),
-        v.to_string().as_bytes(),
-    ]);
-    let query = match req.messages.last() {
-        Some(m) if m.role == Role::User => Some(m.text_content()),
-        _ => None,
-    };
-    if query.is_some() {
-        if let Some(msgs) = v.get_mut("messages").and_then(Value::as_array_mut) {
-            msgs.pop();
+    let mut h = Framed::new();
+    h.part(KEY_VERSION);
+    h.json(&ctl);
+    // Set aside what does not change the answer (`stream_options`, `user`) or is already in
+    // the controls above (the gateway extras), and the messages, which are framed one by one
+    // below so that the partition is a prefix of the same hash.
+    let model = std::mem::replace(&mut req.model, resolved.to_owned());
+    let stream_options = req.stream_options.take();
+    let user = req.user.take();
+    let switchyard = req.switchyard.take();
+    let provider = req.provider.take();
+    let messages = std::mem::take(&mut req.messages);
+    h.json(&*req);
+    req.model = model;
+    req.stream_options = stream_options;
+    req.user = user;
+    req.switchyard = switchyard;
+    req.provider = provider;
+    let last_user = messages.last().filter(|m| m.role == Role::User);
+    let mut partition = None;
+    for (i, m) in messages.iter().enumerate() {
+        if semantic && last_user.is_some() && i + 1 == messages.len() {
+            let p = Framed {
+                h: h.h.clone(),
+                buf: Vec::new(),
+            };
+            partition = Some(p.finish(b"semantic"));
         }
+        h.json(m);
     }
-    let partition = digest(&[
-        b"semantic",
-        ctl.to_string().as_bytes(),
-        v.to_string().as_bytes(),
-    ]);
-    Normalized {
-        exact,
-        partition,
-        query,
-    }
+    req.messages = messages;
+    let exact = h.finish(b"exact");
+    let semantic = partition.zip(req.messages.last().map(|m| m.text_content()));
+    Normalized { exact, semantic }
 }
 
-fn digest(parts: &[&[u8]]) -> KeyHash {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
+/// SHA-256 over a sequence of parts, each followed by its length: decodable from the end, so
+/// no two sequences of parts hash the same bytes. JSON parts are rendered into one reused
+/// buffer and hashed in one call (serde_json writes many tiny fragments).
+struct Framed {
+    h: Sha256,
+    buf: Vec<u8>,
+}
+
+impl Framed {
+    fn new() -> Self {
+        Framed {
+            h: Sha256::new(),
+            buf: Vec::with_capacity(1024),
+        }
     }
-    h.finalize().into()
+
+    fn part(&mut self, bytes: &[u8]) {
+        self.h.update(bytes);
+        self.h.update((bytes.len() as u64).to_le_bytes());
+    }
+
+    fn json<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        self.buf.clear();
+        // Writing into a Vec cannot fail, and these types always serialize.
+        let _ = serde_json::to_writer(&mut self.buf, v);
+        self.h.update(&self.buf);
+        self.h.update((self.buf.len() as u64).to_le_bytes());
+    }
+
+    fn finish(mut self, tag: &[u8]) -> KeyHash {
+        self.part(tag);
+        self.h.finalize().into()
+    }
 }
 
 pub fn hex(k: &KeyHash) -> String {
@@ -104,9 +146,15 @@ pub fn hex(k: &KeyHash) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn req(v: Value) -> ChatRequest {
         serde_json::from_value(v).unwrap()
+    }
+
+    /// The keys of a copy, with the semantic part asked for.
+    fn normalize(r: &ChatRequest, resolved: &str, ns: &str, c: &Controls) -> Normalized {
+        super::normalize(&mut r.clone(), resolved, ns, c, true)
     }
 
     #[test]
@@ -156,9 +204,47 @@ mod tests {
             normalize(&b, "m", "t", &c),
             normalize(&e, "m", "t", &c),
         );
-        assert_eq!(na.partition, nb.partition);
+        let part = |n: &Normalized| n.semantic.as_ref().map(|s| s.0);
+        assert_eq!(part(&na), part(&nb));
         assert_ne!(na.exact, nb.exact);
-        assert_ne!(na.partition, ne.partition);
-        assert_eq!(na.query.as_deref(), Some("What is 1+1?"));
+        assert_ne!(part(&na), part(&ne));
+        assert_eq!(
+            na.semantic.as_ref().map(|s| s.1.as_str()),
+            Some("What is 1+1?")
+        );
+        assert_ne!(part(&na), Some(na.exact));
+    }
+
+    #[test]
+    fn keys_leave_the_request_as_it_came_and_ignore_field_order_inside_schemas() {
+        let c = Controls::default();
+        let original = req(
+            json!({"model": "auto", "temperature": 0, "user": "u", "stream": true,
+            "stream_options": {"include_usage": true}, "switchyard": {"task": "code"},
+            "provider": {"sort": "price"}, "custom": 1,
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"a": 1, "b": 2}}}]}),
+        );
+        let mut r = original.clone();
+        let n = super::normalize(&mut r, "resolved", "t", &c, true);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::to_value(&original).unwrap()
+        );
+        let swapped = req(
+            json!({"custom": 1, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"b": 2, "a": 1}}}],
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
+            "model": "auto", "stream": true, "temperature": 0, "user": "other"}),
+        );
+        assert_eq!(normalize(&swapped, "resolved", "t", &c).exact, n.exact);
+        // Without the semantic part asked for, or with a conversation not ending on a user
+        // message, there is none; the exact key is the same either way.
+        let plain = super::normalize(&mut r.clone(), "resolved", "t", &c, false);
+        assert!(plain.semantic.is_none());
+        assert_eq!(plain.exact, n.exact);
+        let tool_turn = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}),
+        );
+        assert!(normalize(&tool_turn, "m", "t", &c).semantic.is_none());
     }
 }

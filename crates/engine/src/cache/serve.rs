@@ -28,7 +28,7 @@ const REMOTE_POLL: Duration = Duration::from_millis(15);
 
 pub(crate) async fn chat(
     engine: &Arc<Engine>,
-    req: ChatRequest,
+    mut req: ChatRequest,
     rctx: RequestCtx,
 ) -> Result<ChatServed, GatewayError> {
     let cache = &engine.cache;
@@ -43,7 +43,9 @@ pub(crate) async fn chat(
     let cc = rctx.controls.cache;
     if !(policy.enabled || policy.coalesce) || !cacheable || cc == CacheControl::Bypass {
         C::inc(&counters.bypass);
-        return match engine.chat_uncached(req, rctx, "bypass").await? {
+        // Boxed: the uncached pipeline's future is most of this one's size (16 of 20 KB), and
+        // every request, hits included, paid a copy of all of it into the handler's box.
+        return match Box::pin(engine.chat_uncached(req, rctx, "bypass")).await? {
             ChatServed::Json(r, mut m) => {
                 m.cache = "bypass";
                 Ok(ChatServed::Json(r, m))
@@ -55,7 +57,8 @@ pub(crate) async fn chat(
         };
     }
     let ns = key::namespace(&rctx.tenant, &rctx.controls);
-    let norm = key::normalize(&req, &resolved, ns, &rctx.controls);
+    let semantic_on = policy.enabled && policy.semantic && cc != CacheControl::Refresh;
+    let norm = key::normalize(&mut req, &resolved, ns, &rctx.controls, semantic_on);
     let max_age = match cc {
         CacheControl::MaxAge(n) => Some(n),
         _ => None,
@@ -78,11 +81,11 @@ pub(crate) async fn chat(
                 return Ok(ctx.serve_entry(&e, "hit"));
             }
         }
-        if let (true, Some(q)) = (policy.semantic, &norm.query) {
+        if let Some((partition, q)) = &norm.semantic {
             let p = Arc::new(Probe::new(q));
             C::inc(&counters.embeddings);
             let found = cache.hub.semantic.lookup(
-                &norm.partition,
+                partition,
                 &p,
                 &semantic::matcher(policy.semantic_threshold),
             );
@@ -95,16 +98,15 @@ pub(crate) async fn chat(
                         C::inc(&counters.semantic_hits);
                         return Ok(ctx.serve_entry(&e, "semantic-hit"));
                     }
-                    _ => cache.hub.semantic.forget(&norm.partition, &exact),
+                    _ => cache.hub.semantic.forget(partition, &exact),
                 }
             }
-            probe = Some(p);
+            probe = Some((*partition, p));
         }
     }
     let job = Job {
         engine: engine.clone(),
         exact: norm.exact,
-        partition: norm.partition,
         probe,
         ttl: max_age.map_or(policy.ttl, Duration::from_secs),
         store_it: policy.enabled,
@@ -130,8 +132,8 @@ pub(crate) async fn chat(
 struct Job {
     engine: Arc<Engine>,
     exact: KeyHash,
-    partition: KeyHash,
-    probe: Option<Arc<Probe>>,
+    /// The semantic partition and the question, when this answer goes into that index too.
+    probe: Option<(KeyHash, Arc<Probe>)>,
     ttl: Duration,
     store_it: bool,
 }
@@ -364,12 +366,12 @@ async fn store(job: &Job, entry: &Entry) {
         .store
         .put(job.exact, Arc::new(entry.clone()))
         .await;
-    if let Some(p) = &job.probe {
+    if let Some((partition, p)) = &job.probe {
         job.engine
             .cache
             .hub
             .semantic
-            .insert(job.partition, p.clone(), job.exact);
+            .insert(*partition, p.clone(), job.exact);
     }
 }
 

@@ -88,7 +88,8 @@ impl Store {
     pub async fn get(&self, key: &KeyHash) -> Option<Arc<Entry>> {
         match self {
             Store::Memory(c) => c.get(key),
-            Store::Redis(r) => r.get_entry(&hex(key)).await.map(Arc::new),
+            // Boxed so the in-memory path does not carry a Redis round trip's future.
+            Store::Redis(r) => Box::pin(r.get_entry(&hex(key))).await.map(Arc::new),
         }
     }
 

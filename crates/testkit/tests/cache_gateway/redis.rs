@@ -108,9 +108,10 @@ async fn a_waiter_takes_over_when_the_owner_dies() {
     let q = body("r", "Owner died", false);
     // Plant the lease a replica would hold while computing this request, as if that replica
     // had died right after taking it: nobody renews it and no outcome will come.
-    let req: switchyard_core::ChatRequest = serde_json::from_value(q.clone()).unwrap();
+    let mut req: switchyard_core::ChatRequest = serde_json::from_value(q.clone()).unwrap();
     let controls = switchyard_engine::Controls::parse(&http::HeaderMap::new(), None, None).unwrap();
-    let norm = switchyard_engine::cache::key::normalize(&req, "r", "anonymous", &controls);
+    let norm =
+        switchyard_engine::cache::key::normalize(&mut req, "r", "anonymous", &controls, false);
     let lease = format!(
         "{}:l:{}",
         p.prefix,
