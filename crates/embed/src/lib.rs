@@ -9,6 +9,7 @@
 //!   prefilter, learned [`PairModel`]).
 
 mod classify;
+mod gbdt;
 mod near_dup;
 mod pair_model;
 mod static_model;
@@ -19,9 +20,11 @@ pub mod transformer;
 use std::path::{Path, PathBuf};
 
 pub use classify::{Task, TaskClassifier, classify, classify_rules, task_classifier};
+pub use gbdt::BoostParams;
 pub use near_dup::{GuardKey, NearDuplicate, near_duplicate};
 pub use pair_model::{
-    DIFF_BUCKETS, PAIR_EMB_DIM, PAIR_FEATURES, PAIR_SCALARS, PairModel, pair_features, pair_model,
+    DIFF_BUCKETS, MARKER_FEATURES, PAIR_EMB_DIM, PAIR_FEATURES, PAIR_SCALARS, PairModel,
+    pair_features, pair_model,
 };
 pub use static_model::{DEFAULT_MAX_TOKENS, StaticEmbedder, static_embedder};
 
