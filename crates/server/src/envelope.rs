@@ -41,8 +41,11 @@ pub fn error_response(e: &GatewayError, request_id: &str) -> Response {
     (status, headers, axum::Json(error_body(e))).into_response()
 }
 
-pub fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
+pub fn set<V>(headers: &mut HeaderMap, name: impl http::header::IntoHeaderName, value: V)
+where
+    HeaderValue: TryFrom<V>,
+{
+    if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(name, v);
     }
 }

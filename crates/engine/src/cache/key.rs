@@ -82,21 +82,22 @@ pub fn normalize(
     req.user = user;
     req.switchyard = switchyard;
     req.provider = provider;
-    let last_user = messages.last().filter(|m| m.role == Role::User);
-    let mut partition = None;
-    for (i, m) in messages.iter().enumerate() {
-        if semantic && last_user.is_some() && i + 1 == messages.len() {
-            let p = Framed {
-                h: h.h.clone(),
-                buf: Vec::new(),
-            };
-            partition = Some(p.finish(b"semantic"));
-        }
+    let (last, earlier) = match messages.split_last() {
+        Some((last, earlier)) => (Some(last), earlier),
+        None => (None, &messages[..]),
+    };
+    for m in earlier {
         h.json(m);
     }
-    req.messages = messages;
+    // The partition is everything before the last user message: the hash so far, forked.
+    let semantic = last
+        .filter(|m| semantic && m.role == Role::User)
+        .map(|m| (h.fork().finish(b"semantic"), m.text_content()));
+    if let Some(m) = last {
+        h.json(m);
+    }
     let exact = h.finish(b"exact");
-    let semantic = partition.zip(req.messages.last().map(|m| m.text_content()));
+    req.messages = messages;
     Normalized { exact, semantic }
 }
 
@@ -116,23 +117,34 @@ impl Framed {
         }
     }
 
+    /// The hash so far, to finish separately (the scratch buffer is not carried over).
+    fn fork(&self) -> Framed {
+        Framed {
+            h: self.h.clone(),
+            buf: Vec::new(),
+        }
+    }
+
     fn part(&mut self, bytes: &[u8]) {
-        self.h.update(bytes);
-        self.h.update((bytes.len() as u64).to_le_bytes());
+        frame(&mut self.h, bytes);
     }
 
     fn json<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
         self.buf.clear();
         // Writing into a Vec cannot fail, and these types always serialize.
         let _ = serde_json::to_writer(&mut self.buf, v);
-        self.h.update(&self.buf);
-        self.h.update((self.buf.len() as u64).to_le_bytes());
+        frame(&mut self.h, &self.buf);
     }
 
     fn finish(mut self, tag: &[u8]) -> KeyHash {
         self.part(tag);
         self.h.finalize().into()
     }
+}
+
+fn frame(h: &mut Sha256, bytes: &[u8]) {
+    h.update(bytes);
+    h.update((bytes.len() as u64).to_le_bytes());
 }
 
 pub fn hex(k: &KeyHash) -> String {

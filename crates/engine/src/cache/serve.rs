@@ -57,13 +57,13 @@ pub(crate) async fn chat(
         };
     }
     let ns = key::namespace(&rctx.tenant, &rctx.controls);
-    let semantic_on = policy.enabled && policy.semantic && cc != CacheControl::Refresh;
+    let refresh = cc == CacheControl::Refresh;
+    let semantic_on = policy.enabled && policy.semantic && !refresh;
     let norm = key::normalize(&mut req, &resolved, ns, &rctx.controls, semantic_on);
     let max_age = match cc {
         CacheControl::MaxAge(n) => Some(n),
         _ => None,
     };
-    let refresh = cc == CacheControl::Refresh;
     let ctx = ReaderCtx {
         engine: engine.clone(),
         requested: req.model.clone(),

@@ -13,7 +13,7 @@ use switchyard_engine::pipeline::Meta;
 use switchyard_engine::{ChatServed, Controls, GatewayError};
 
 use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
-use crate::envelope::error_response;
+use crate::envelope::{error_response, set};
 use crate::state::AppState;
 
 pub async fn chat_completions(
@@ -65,33 +65,26 @@ const OVERHEAD: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms")
 const COST: HeaderName = HeaderName::from_static("x-switchyard-cost");
 
 /// SPEC section 2's response headers. Built on every answer, so the names are constants (no
-/// parse per header) and owned strings become values without another copy.
+/// parse per header) and strings made here become values without another copy; a value not valid
+/// in a header (a control character in a config name) is left out.
 pub fn meta_headers(meta: &Meta) -> HeaderMap {
     let mut h = HeaderMap::with_capacity(10);
-    put(&mut h, REQUEST_ID, meta.request_id.clone());
+    set(&mut h, REQUEST_ID, &meta.request_id);
     if let Some(m) = &meta.model {
-        put(&mut h, MODEL, m.clone());
+        set(&mut h, MODEL, m);
     }
     if let Some(p) = &meta.provider {
-        put(&mut h, PROVIDER, p.clone());
+        set(&mut h, PROVIDER, p);
     }
-    put(&mut h, ATTEMPTS, meta.attempts_header());
-    put(&mut h, ROUTE, meta.route.clone());
+    set(&mut h, ATTEMPTS, meta.attempts_header());
+    set(&mut h, ROUTE, &meta.route);
     h.insert(CACHE, HeaderValue::from_static(meta.cache));
-    put(&mut h, OVERHEAD, format!("{:.3}", meta.overhead_ms));
+    set(&mut h, OVERHEAD, format!("{:.3}", meta.overhead_ms));
     // Known for JSON answers; a stream's cost arrives in its final usage chunk.
     if let Some(c) = meta.cost {
-        put(&mut h, COST, c.to_string());
+        set(&mut h, COST, c.to_string());
     }
     h
-}
-
-/// A value that is not valid in a header (a control character in a config name) is left out,
-/// as `envelope::set` does.
-fn put(h: &mut HeaderMap, name: HeaderName, value: String) {
-    if let Ok(v) = HeaderValue::try_from(value) {
-        h.insert(name, v);
-    }
 }
 
 /// What the OpenAI API itself rejects, rejected here before any provider sees it.
