@@ -30,4 +30,7 @@ pub use provider::{CallCtx, Capabilities, Provider};
 pub use record::{AttemptRecord, Escalation, RequestRecord, TokenCounts};
 pub use secret::Secret;
 pub use stream::{ChatChunk, ChunkChoice, ChunkStream, Delta, StreamAccumulator, ToolCallDelta};
-pub use usage::{CompletionTokensDetails, FinishReason, PromptTokensDetails, Usage};
+pub use usage::{
+    AttemptCost, CompletionTokensDetails, CostDetails, EmbeddingCost, FinishReason,
+    PromptTokensDetails, Usage,
+};

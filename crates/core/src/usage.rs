@@ -19,7 +19,44 @@ pub struct Usage {
     pub cost: Option<Value>,
     /// Per-attempt costs, baseline and saving. Set by the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_details: Option<Value>,
+    pub cost_details: Option<Box<CostDetails>>,
+}
+
+/// `usage.cost_details`: typed rather than a `serde_json::Value`, because it is built and
+/// serialized on every answer and a map of boxed values costs several microseconds there.
+/// Fields are declared in the order the JSON has always had (alphabetical), amounts in USD.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CostDetails {
+    /// Every upstream call this request made, in order (empty for a cache hit).
+    #[serde(default)]
+    pub attempts: Vec<AttemptCost>,
+    /// What the route's baseline model would have charged for the same usage.
+    #[serde(default)]
+    pub baseline: Option<f64>,
+    /// `hit`, `semantic-hit` or `coalesced` when nobody paid for this answer this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// The embedding call a semantic lookup made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingCost>,
+    /// Baseline minus what was paid.
+    #[serde(default)]
+    pub saved: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AttemptCost {
+    /// None: the price is unknown.
+    pub cost: Option<f64>,
+    pub model: String,
+    /// `ok`, an upstream status, or an error class.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingCost {
+    pub cost: f64,
+    pub model: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -95,8 +132,9 @@ impl Usage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Serialized and parsed by hand: serde's derive for an enum with an `untagged` fallback
+/// buffers every value before matching it, which showed up on every parsed answer and chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FinishReason {
     Stop,
     Length,
@@ -104,8 +142,42 @@ pub enum FinishReason {
     ContentFilter,
     FunctionCall,
     /// Provider-specific values we do not map are kept verbatim.
-    #[serde(untagged)]
     Other(String),
+}
+
+impl FinishReason {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "tool_calls" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            "function_call" => FinishReason::FunctionCall,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FinishReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = FinishReason;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a finish reason string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<FinishReason, E> {
+                Ok(FinishReason::parse(s))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 impl FinishReason {
@@ -118,5 +190,58 @@ impl FinishReason {
             FinishReason::FunctionCall => "function_call",
             FinishReason::Other(s) => s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_reasons_round_trip_and_unknown_ones_are_kept() {
+        for (wire, parsed) in [
+            ("stop", FinishReason::Stop),
+            ("length", FinishReason::Length),
+            ("tool_calls", FinishReason::ToolCalls),
+            ("content_filter", FinishReason::ContentFilter),
+            ("function_call", FinishReason::FunctionCall),
+            ("eos_token", FinishReason::Other("eos_token".into())),
+        ] {
+            let json = format!("\"{wire}\"");
+            let got: FinishReason = serde_json::from_str(&json).unwrap();
+            assert_eq!(got, parsed);
+            assert_eq!(serde_json::to_string(&got).unwrap(), json);
+        }
+        assert!(serde_json::from_str::<FinishReason>("3").is_err());
+    }
+
+    #[test]
+    fn cost_details_keep_their_json_shape() {
+        let d = CostDetails {
+            attempts: vec![AttemptCost {
+                cost: None,
+                model: "a/b".into(),
+                outcome: "429".into(),
+            }],
+            baseline: Some(0.5),
+            saved: None,
+            ..CostDetails::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"attempts":[{"cost":null,"model":"a/b","outcome":"429"}],"baseline":0.5,"saved":null}"#
+        );
+        let hit = CostDetails {
+            cache: Some("semantic-hit".into()),
+            embedding: Some(EmbeddingCost {
+                cost: 0.0,
+                model: "local".into(),
+            }),
+            ..CostDetails::default()
+        };
+        let v = serde_json::to_value(&hit).unwrap();
+        assert_eq!(v["cache"], "semantic-hit");
+        assert_eq!(v["embedding"]["cost"], 0.0);
+        assert_eq!(serde_json::from_value::<CostDetails>(v).unwrap(), hit);
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use switchyard_core::{AttemptRecord, CallCtx, ErrorKind, ProviderError, Usd};
 
 use crate::error::GatewayError;
-use crate::health::{Permit, deployment_id, health_outcome};
+use crate::health::{Permit, health_outcome};
 use crate::keys::KeysExhausted;
 use crate::latency::Series;
 use crate::runtime::{Engine, ModelRt};
@@ -371,11 +371,10 @@ impl Engine {
             }
         }
         let health = &self.shared.health;
-        let prov = &m.provider_name;
         let (key, secret, permit, deployment) = if m.keys.is_empty() {
-            let id = deployment_id(prov, &m.name, None);
+            let id = m.deployment(None);
             match health.admit(&id) {
-                Some(p) => (None, None, p, id),
+                Some(p) => (None, None, p, id.into_owned()),
                 None => {
                     let ra = health.reopens_in(&id);
                     self.skip_breaker(st, idx, ra);
@@ -383,15 +382,13 @@ impl Engine {
                 }
             }
         } else {
-            let picked = m
-                .keys
-                .pick_with(|k| health.admit(&deployment_id(prov, &m.name, Some(k))));
+            let picked = m.keys.pick_with(|k| health.admit(&m.deployment(Some(k))));
             match picked {
-                Ok(Some((k, s, p))) => (Some(k), Some(s), p, deployment_id(prov, &m.name, Some(k))),
+                Ok(Some((k, s, p))) => (Some(k), Some(s), p, m.deployment(Some(k)).into_owned()),
                 Ok(None) => return None, // keyless handled above
                 Err(KeysExhausted::BreakersOpen) => {
                     let ra = (0..m.keys.len())
-                        .filter_map(|k| health.reopens_in(&deployment_id(prov, &m.name, Some(k))))
+                        .filter_map(|k| health.reopens_in(&m.deployment(Some(k))))
                         .min();
                     self.skip_breaker(st, idx, ra);
                     return None;

@@ -1,8 +1,7 @@
 //! Pricing seam: the cost of a usage on a model, and the bill of a whole request.
 //! An unknown price is `None` (reported as null), never zero.
 
-use serde_json::{Value, json};
-use switchyard_core::{AttemptRecord, Usage, Usd};
+use switchyard_core::{AttemptCost, AttemptRecord, CostDetails, Usage, Usd};
 
 use crate::runtime::{Engine, ModelRt};
 
@@ -20,17 +19,20 @@ impl Bill {
     }
 
     /// `usage.cost_details` as the client sees it.
-    pub fn details(&self, attempts: &[AttemptRecord]) -> Value {
-        let num = |u: Option<Usd>| u.map_or(Value::Null, |u| json!(u.to_f64()));
-        json!({
-            "attempts": attempts.iter().map(|a| json!({
-                "model": a.model,
-                "outcome": a.outcome,
-                "cost": num(a.cost),
-            })).collect::<Vec<_>>(),
-            "baseline": num(self.baseline),
-            "saved": num(self.saved()),
-        })
+    pub fn details(&self, attempts: &[AttemptRecord]) -> CostDetails {
+        CostDetails {
+            attempts: attempts
+                .iter()
+                .map(|a| AttemptCost {
+                    cost: a.cost.map(Usd::to_f64),
+                    model: a.model.clone(),
+                    outcome: a.outcome.clone(),
+                })
+                .collect(),
+            baseline: self.baseline.map(Usd::to_f64),
+            saved: self.saved().map(Usd::to_f64),
+            ..CostDetails::default()
+        }
     }
 }
 

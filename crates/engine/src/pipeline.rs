@@ -401,7 +401,7 @@ pub(crate) fn attach_cost(u: &mut Usage, bill: &crate::cost::Bill, attempts: &[A
         bill.total
             .map_or(serde_json::Value::Null, |c| json!(c.to_f64())),
     );
-    u.cost_details = Some(bill.details(attempts));
+    u.cost_details = Some(Box::new(bill.details(attempts)));
 }
 
 pub(crate) fn fill_success(

@@ -121,6 +121,20 @@ pub struct ModelRt {
     pub idle_timeout: Option<Duration>,
     /// This model's live latency windows (shared across reloads by name).
     pub latency: Arc<crate::latency::ModelLatency>,
+    /// Breaker ids (`provider:model:keyN`, or `provider:model` without keys), by key index:
+    /// made once here rather than formatted twice on every attempt.
+    pub deployment_ids: Box<[String]>,
+}
+
+impl ModelRt {
+    /// The breaker id of this model reached with key `key` (None: a keyless provider).
+    pub fn deployment(&self, key: Option<usize>) -> std::borrow::Cow<'_, str> {
+        match self.deployment_ids.get(key.unwrap_or(0)) {
+            Some(id) if key.is_some() || self.keys.is_empty() => id.as_str().into(),
+            // A pool that changed shape since this model was built: format it as before.
+            _ => crate::health::deployment_id(&self.provider_name, &self.name, key).into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +286,14 @@ impl Engine {
                 first_byte_timeout: pcfg.first_byte_timeout,
                 idle_timeout: pcfg.idle_timeout,
                 latency: shared.latency.tracker(name),
+                deployment_ids: if keys.is_empty() {
+                    vec![crate::health::deployment_id(&m.provider, name, None)]
+                } else {
+                    (0..keys.len())
+                        .map(|k| crate::health::deployment_id(&m.provider, name, Some(k)))
+                        .collect()
+                }
+                .into_boxed_slice(),
             });
         }
         let task_ids = intern_tasks(&mut models);

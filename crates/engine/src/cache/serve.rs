@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use switchyard_core::{ChatChunk, ChatRequest, StreamOptions, Usage, Usd};
+use switchyard_core::{
+    ChatChunk, ChatRequest, CostDetails, EmbeddingCost, StreamOptions, Usage, Usd,
+};
 
 use super::CacheCounters as C;
 use super::flight::{End, Flight, FlightGuard, Head, Join};
@@ -413,19 +415,19 @@ pub(super) fn usage_chunk(
 
 /// Usage the client sees on an answer nobody paid for this time.
 pub(super) fn free_usage(mut u: Usage, saved: Option<Usd>, label: &'static str) -> Usage {
-    let num = |x: Option<Usd>| x.map_or(serde_json::Value::Null, |u| json!(u.to_f64()));
     u.cost = Some(json!(0.0));
-    let mut details = json!({
-        "attempts": [],
-        "cache": label,
-        "baseline": num(saved),
-        "saved": num(saved),
-    });
-    if label == "semantic-hit" {
+    let saved = saved.map(Usd::to_f64);
+    u.cost_details = Some(Box::new(CostDetails {
+        attempts: Vec::new(),
+        baseline: saved,
+        cache: Some(label.to_owned()),
         // The local embedding model has no price; the call is recorded all the same.
-        details["embedding"] = json!({"model": EMBED_MODEL, "cost": 0.0});
-    }
-    u.cost_details = Some(details);
+        embedding: (label == "semantic-hit").then(|| EmbeddingCost {
+            cost: 0.0,
+            model: EMBED_MODEL.to_owned(),
+        }),
+        saved,
+    }));
     u
 }
 

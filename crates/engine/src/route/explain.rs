@@ -169,7 +169,12 @@ impl Engine {
         let book = self.shared.prices.current();
         let view = |idx: usize, est: Option<Usd>, quality: Option<f64>| {
             let m = &self.models[idx];
-            let f: Option<Figure> = shown_latency(m, streamed, ctx.now);
+            // Only an explanation shows it; on the request path it would cost a p95 over the
+            // window on every request (each answer adds a sample, so the cache rarely holds).
+            let f: Option<Figure> = match detail {
+                Detail::Full => shown_latency(m, streamed, ctx.now),
+                Detail::Request => None,
+            };
             CandidateView {
                 model: m.name.clone(),
                 provider: m.provider_name.clone(),

@@ -27,7 +27,7 @@ pub fn usage(u: Option<&Usage>) -> Value {
         v["cost"] = c.clone();
     }
     if let Some(d) = &u.cost_details {
-        v["cost_details"] = d.clone();
+        v["cost_details"] = serde_json::to_value(d).unwrap_or_default();
     }
     v
 }

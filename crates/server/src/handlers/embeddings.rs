@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use switchyard_core::{EmbedInput, EmbedRequest};
@@ -53,7 +53,7 @@ pub async fn embeddings(
     match engine.embed(req, rctx).await {
         Ok(served) => {
             let h = meta_headers(&served.meta);
-            (h, axum::Json(served.body)).into_response()
+            super::chat::json_response(h, &served.body)
         }
         Err(e) => error_response(&e, &request_id),
     }
