@@ -6,6 +6,7 @@
 //! `LABEL_CAP` distinct values and folds the rest into `other`, so a misbehaving source cannot
 //! grow the scrape without bound.
 
+mod hot;
 mod registry;
 
 use std::sync::atomic::Ordering;
@@ -17,6 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use switchyard_core::RequestRecord;
 
+use self::hot::{HotCache, series};
 use self::registry::{Counter, Family, Gauge, Histogram, LabelValues, Scale};
 pub use self::registry::{OTHER, escape_label};
 use crate::log::LogCounters;
@@ -66,6 +68,7 @@ pub struct Metrics {
     catalog_age_ms: Family<Gauge>,
     similarity: Family<Histogram>,
     log: OnceLock<Arc<LogCounters>>,
+    hot: HotCache,
 }
 
 const MRPT: &[&str] = &["model", "provider", "route", "task"];
@@ -188,10 +191,12 @@ impl Metrics {
             )
             .buckets(SIMILARITY_BUCKETS),
             log: OnceLock::new(),
+            hot: HotCache::default(),
         }
     }
 
-    /// Counts one finished request. Cheap: a read-locked map lookup per family, then atomics.
+    /// Counts one finished request. Cheap: one lookup for the request's label combination
+    /// (see `hot`), then atomics.
     pub fn observe(&self, rec: &RequestRecord) {
         let d = &self.dims;
         let model = d.model.bound(rec.served_model.as_deref().unwrap_or("none"));
@@ -201,39 +206,60 @@ impl Metrics {
         let status = status_label(rec.status);
         let mrpt = [model, provider, route, task];
 
-        inc(&self.requests, &[model, provider, route, task, status], 1);
-        for (class, n) in [
+        let hot = self.hot.get(&[model, provider, route, task, status]);
+        let add = |c: &Counter, n: u64| {
+            c.0.fetch_add(n, Ordering::Relaxed);
+        };
+        add(
+            series(
+                &hot.requests,
+                &self.requests,
+                &[model, provider, route, task, status],
+            ),
+            1,
+        );
+        for (i, (class, n)) in [
             ("input", rec.tokens.input),
             ("cached_input", rec.tokens.cached_input),
             ("cache_write", rec.tokens.cache_write),
             ("output", rec.tokens.output),
             ("reasoning", rec.tokens.reasoning),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             if n > 0 {
-                inc(&self.tokens, &[model, provider, class], n);
+                add(
+                    series(&hot.tokens[i], &self.tokens, &[model, provider, class]),
+                    n,
+                );
             }
         }
         match rec.cost {
-            Some(c) => inc(&self.cost, &mrpt, nanos_u64(usd_to_nanos(c))),
-            None => inc(&self.unknown_cost, &[model, provider], 1),
+            Some(c) => add(
+                series(&hot.cost, &self.cost, &mrpt),
+                nanos_u64(usd_to_nanos(c)),
+            ),
+            None => add(
+                series(&hot.unknown_cost, &self.unknown_cost, &[model, provider]),
+                1,
+            ),
         }
         if let (Some(b), Some(s)) = (rec.baseline_cost, rec.saved()) {
-            inc(&self.baseline, &mrpt, nanos_u64(usd_to_nanos(b)));
-            self.saved
-                .with(&mrpt)
+            add(
+                series(&hot.baseline, &self.baseline, &mrpt),
+                nanos_u64(usd_to_nanos(b)),
+            );
+            series(&hot.saved, &self.saved, &mrpt)
                 .0
                 .fetch_add(usd_to_nanos(s), Ordering::Relaxed);
         }
         let lat = self.latency.bucket_bounds();
-        self.latency
-            .with(&[model, route])
-            .observe(lat, rec.total_ms / 1000.0);
+        series(&hot.latency, &self.latency, &[model, route]).observe(lat, rec.total_ms / 1000.0);
         if let Some(t) = rec.ttft_ms {
-            self.ttft.with(&[model, route]).observe(lat, t / 1000.0);
+            series(&hot.ttft, &self.ttft, &[model, route]).observe(lat, t / 1000.0);
         }
-        self.overhead
-            .with(&[route])
-            .observe(lat, rec.overhead_ms / 1000.0);
+        series(&hot.overhead, &self.overhead, &[route]).observe(lat, rec.overhead_ms / 1000.0);
         inc(&self.cache, &[d.cache.bound(&rec.cache)], 1);
         for a in &rec.attempts {
             let outcome = d.outcome.bound(outcome_label(&a.outcome));
@@ -241,8 +267,14 @@ impl Metrics {
             let ap = d.provider.bound(&a.provider);
             inc(&self.attempts, &[am, ap, outcome], 1);
         }
-        inc(&self.fallbacks, &[route], rec.fallbacks() as u64);
-        inc(&self.retries, &[route], rec.retries() as u64);
+        add(
+            series(&hot.fallbacks, &self.fallbacks, &[route]),
+            rec.fallbacks() as u64,
+        );
+        add(
+            series(&hot.retries, &self.retries, &[route]),
+            rec.retries() as u64,
+        );
         for e in &rec.escalated {
             let tier = d.model.bound(&e.tier);
             inc(&self.escalations, &[route, tier, d.gate.bound(&e.gate)], 1);

@@ -53,7 +53,7 @@ impl Fx {
     }
 }
 
-type FxBuild = BuildHasherDefault<Fx>;
+pub(super) type FxBuild = BuildHasherDefault<Fx>;
 
 /// Bounds one label dimension: the first `cap` distinct values are kept, later ones read `other`.
 pub struct LabelValues {

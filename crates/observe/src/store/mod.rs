@@ -145,9 +145,19 @@ pub async fn open_store(target: &StoreTarget) -> Result<Arc<dyn Store>, StoreErr
 /// million tokens with at most three decimals, so per-request costs are whole nano-dollars and
 /// the integer sums are exact; anything finer is rounded per request (< $0.0000000005 each).
 pub fn usd_to_nanos(usd: Usd) -> i64 {
-    (usd.0 * Decimal::from(1_000_000_000u32))
-        .round()
-        .to_i64()
+    // Fast path, exact: a cost with at most nine decimals is its mantissa scaled up. This runs
+    // several times per request (metrics and the log row), and the Decimal multiply and round
+    // below cost about ten times as much.
+    let scale = usd.0.scale();
+    if scale <= 9
+        && let Ok(m) = i64::try_from(usd.0.mantissa())
+        && let Some(n) = 10i64.checked_pow(9 - scale).and_then(|p| m.checked_mul(p))
+    {
+        return n;
+    }
+    usd.0
+        .checked_mul(Decimal::from(1_000_000_000u32))
+        .and_then(|n| n.round().to_i64())
         .unwrap_or(i64::MAX)
 }
 
@@ -247,6 +257,34 @@ mod tests {
         assert_eq!(usd_to_nanos(c), 92_550);
         assert_eq!(nanos_to_usd(92_550), c);
         assert_eq!(nanos_to_usd(-5).to_string(), "-0.000000005");
+    }
+
+    #[test]
+    fn nanos_fast_path_agrees_with_the_decimal_rounding() {
+        let slow = |u: Usd| {
+            (u.0 * Decimal::from(1_000_000_000u32))
+                .round()
+                .to_i64()
+                .unwrap_or(i64::MAX)
+        };
+        for d in [
+            dec!(0),
+            dec!(1),
+            dec!(-0.0000061),
+            dec!(0.000000001),
+            dec!(0.0000000015),
+            dec!(0.0000000025),
+            dec!(12.123456789),
+            dec!(0.00018724000000),
+            dec!(9223372036.854775807),
+        ] {
+            assert_eq!(usd_to_nanos(Usd(d)), slow(Usd(d)), "{d}");
+        }
+        // Out of range saturates instead of panicking in the multiplication.
+        assert_eq!(
+            usd_to_nanos(Usd(dec!(79228162514264337593543950335))),
+            i64::MAX
+        );
     }
 
     #[test]
