@@ -129,8 +129,10 @@ pub struct ModelRt {
 impl ModelRt {
     /// The breaker id of this model reached with key `key` (None: a keyless provider).
     pub fn deployment(&self, key: Option<usize>) -> std::borrow::Cow<'_, str> {
+        // The ids were made for exactly one of the two shapes: keys by index, or one keyless id.
+        let made_for = key.is_some() != self.keys.is_empty();
         match self.deployment_ids.get(key.unwrap_or(0)) {
-            Some(id) if key.is_some() || self.keys.is_empty() => id.as_str().into(),
+            Some(id) if made_for => id.as_str().into(),
             // A pool that changed shape since this model was built: format it as before.
             _ => crate::health::deployment_id(&self.provider_name, &self.name, key).into(),
         }
