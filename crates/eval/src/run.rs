@@ -80,9 +80,18 @@ async fn in_process_gateway(
                 .join("\n"),
         )
     })?;
+    serve_in_process(cfg, Some(config.to_path_buf())).await
+}
+
+/// A gateway on an ephemeral loopback port, in this process, with no request log; runs until
+/// the returned sender is dropped or fired. Returns its base URL.
+pub(crate) async fn serve_in_process(
+    cfg: switchyard_engine::config::Config,
+    path: Option<std::path::PathBuf>,
+) -> Result<(String, tokio::sync::oneshot::Sender<()>), EvalError> {
     let gw = switchyard_server::Gateway::new(
         cfg,
-        Some(config.to_path_buf()),
+        path,
         switchyard_server::GatewayOptions {
             sink: Arc::new(switchyard_engine::runtime::NullSink),
             metrics: None,

@@ -9,6 +9,7 @@
 //! - [`envelope`]: `GatewayError` -> OpenAI error JSON + status + headers (the single place).
 //! - [`sse`]: engine stream -> `text/event-stream` body.
 
+pub mod answer;
 pub mod anthropic;
 pub mod app;
 pub mod envelope;

@@ -312,24 +312,8 @@ pub(super) async fn run_fold(
 async fn boot(cfg: &str) -> Result<(Arc<Client>, tokio::sync::oneshot::Sender<()>), EvalError> {
     let config = switchyard_engine::config::load_str(cfg)
         .map_err(|e| EvalError::Other(format!("bench config: {e:?}")))?;
-    let gw = switchyard_server::Gateway::new(
-        config,
-        None,
-        switchyard_server::GatewayOptions {
-            sink: Arc::new(switchyard_engine::runtime::NullSink),
-            metrics: None,
-            extra: None,
-            prepare: None,
-        },
-    )
-    .map_err(|e| EvalError::Other(format!("bench gateway: {e:?}")))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gw.serve(listener, async move {
-        let _ = rx.await;
-    }));
-    Ok((Arc::new(Client::new(&format!("http://{addr}"), None)), tx))
+    let (base, stop) = crate::run::serve_in_process(config, None).await?;
+    Ok((Arc::new(Client::new(&base, None)), stop))
 }
 
 async fn ask(

@@ -8,18 +8,17 @@
 //! A series that only some requests touch (a token class, an unknown cost, TTFT) is created in
 //! its family on first use, as before, so the scrape lists the same series it always did.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use super::registry::{Counter, Family, FxBuild, Gauge, Histogram};
+use super::registry::{Counter, Family, FxBuild, Gauge, Histogram, Series};
 
 /// Combinations kept; past this, handles are resolved per request (the old cost, still correct).
 const MAX_COMBOS: usize = 4096;
 
-/// Label values in the order of [`HotKey`]'s fields: model, provider, route, task, status.
+/// Label values, in this order: model, provider, route, task, status.
 pub(super) type HotKey<'a> = [&'a str; 5];
 
 #[derive(Default)]
@@ -47,38 +46,25 @@ pub(super) fn series<'s, V: super::registry::Value>(
     slot.get_or_init(|| family.with(labels))
 }
 
-type Combos = HashMap<u64, Vec<(Box<[String]>, Arc<HotSeries>)>, FxBuild>;
-
 #[derive(Default)]
 pub(super) struct HotCache {
-    combos: RwLock<Combos>,
-    len: std::sync::atomic::AtomicUsize,
+    combos: RwLock<Series<HotSeries>>,
     hasher: FxBuild,
 }
 
 impl HotCache {
     pub fn get(&self, key: &HotKey<'_>) -> Arc<HotSeries> {
-        let hash = self.hasher.hash_one(key);
-        let found = |m: &Combos| {
-            m.get(&hash)?
-                .iter()
-                .find(|(k, _)| k.iter().zip(key).all(|(a, b)| a == b))
-                .map(|(_, v)| v.clone())
-        };
-        if let Some(v) = found(&self.combos.read()) {
-            return v;
+        let hash = self.hasher.hash_one(&key[..]);
+        if let Some(v) = self.combos.read().get(hash, key) {
+            return v.clone();
         }
         let mut w = self.combos.write();
-        if let Some(v) = found(&w) {
-            return v;
+        if let Some(v) = w.get(hash, key) {
+            return v.clone();
         }
         let v = Arc::new(HotSeries::default());
-        let len = self.len.load(std::sync::atomic::Ordering::Relaxed);
-        if len < MAX_COMBOS {
-            let k: Box<[String]> = key.iter().map(|s| (*s).to_owned()).collect();
-            w.entry(hash).or_default().push((k, v.clone()));
-            self.len
-                .store(len + 1, std::sync::atomic::Ordering::Relaxed);
+        if w.len() < MAX_COMBOS {
+            w.insert(hash, key, v.clone());
         }
         v
     }

@@ -214,10 +214,10 @@ pub struct Family<V: Value> {
     hasher: FxBuild,
 }
 
-/// Series by the hash of their label values, so that a lookup hashes the caller's `&[&str]`
+/// Values by the hash of their label values, so that a lookup hashes the caller's `&[&str]`
 /// as it is: keying by `Vec<String>` allocated a vector and a string per label on every
 /// update (a dozen updates per request). Sorted only when rendered.
-struct Series<V> {
+pub(super) struct Series<V> {
     by_hash: HashMap<u64, Vec<Entry<V>>, FxBuild>,
     len: usize,
 }
@@ -225,13 +225,34 @@ struct Series<V> {
 /// One series: its label values and its value.
 type Entry<V> = (Vec<String>, Arc<V>);
 
+// By hand: a derive would require `V: Default`.
+impl<V> Default for Series<V> {
+    fn default() -> Self {
+        Series {
+            by_hash: HashMap::default(),
+            len: 0,
+        }
+    }
+}
+
 impl<V> Series<V> {
-    fn get(&self, hash: u64, values: &[&str]) -> Option<&Arc<V>> {
+    /// `hash` is the label values' hash under [`FxBuild`].
+    pub(super) fn get(&self, hash: u64, values: &[&str]) -> Option<&Arc<V>> {
         self.by_hash
             .get(&hash)?
             .iter()
             .find(|(k, _)| k.len() == values.len() && k.iter().zip(values).all(|(a, b)| a == b))
             .map(|(_, v)| v)
+    }
+
+    pub(super) fn insert(&mut self, hash: u64, values: &[&str], v: Arc<V>) {
+        let key = values.iter().map(|s| (*s).to_owned()).collect();
+        self.by_hash.entry(hash).or_default().push((key, v));
+        self.len += 1;
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -245,10 +266,7 @@ impl<V: Value> Family<V> {
                 scale: Scale::One,
                 buckets: &[],
             },
-            series: RwLock::new(Series {
-                by_hash: HashMap::default(),
-                len: 0,
-            }),
+            series: RwLock::new(Series::default()),
             hasher: FxBuild::default(),
         }
     }
@@ -279,7 +297,7 @@ impl<V: Value> Family<V> {
             return v.clone();
         }
         let others = vec![OTHER; values.len()];
-        let (hash, values) = if w.len >= MAX_SERIES {
+        let (hash, values) = if w.len() >= MAX_SERIES {
             (self.hasher.hash_one(&others[..]), &others[..])
         } else {
             (hash, values)
@@ -288,9 +306,7 @@ impl<V: Value> Family<V> {
             return v.clone();
         }
         let v = Arc::new(V::create(&self.meta));
-        let key = values.iter().map(|s| (*s).to_owned()).collect();
-        w.by_hash.entry(hash).or_default().push((key, v.clone()));
-        w.len += 1;
+        w.insert(hash, values, v.clone());
         v
     }
 

@@ -11,7 +11,6 @@ use http::HeaderMap;
 use switchyard_core::{EmbedInput, EmbedRequest};
 use switchyard_engine::{Controls, GatewayError};
 
-use super::chat::meta_headers;
 use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
 use crate::envelope::error_response;
 use crate::state::AppState;
@@ -51,10 +50,7 @@ pub async fn embeddings(
     };
     let rctx = ctx(request_id.clone(), tenant, started, controls);
     match engine.embed(req, rctx).await {
-        Ok(served) => {
-            let h = meta_headers(&served.meta);
-            super::chat::json_response(h, &served.body)
-        }
+        Ok(served) => crate::answer::json_answer(&served.meta, &served.body),
         Err(e) => error_response(&e, &request_id),
     }
 }

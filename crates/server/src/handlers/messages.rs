@@ -15,8 +15,8 @@ use serde_json::Value;
 use switchyard_engine::outstream::OutItem;
 use switchyard_engine::{ChatServed, Controls, GatewayError};
 
-use super::chat::meta_headers;
 use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
+use crate::answer::{json_answer, meta_headers};
 use crate::anthropic::{error_body, request, response, stream::Translator};
 use crate::envelope::set;
 use crate::state::AppState;
@@ -60,10 +60,7 @@ pub async fn messages(
     };
     let rctx = ctx(request_id.clone(), tenant, started, controls);
     match engine.chat(req, rctx).await {
-        Ok(ChatServed::Json(resp, meta)) => {
-            let h = meta_headers(&meta);
-            (h, axum::Json(response::to_anthropic(&resp))).into_response()
-        }
+        Ok(ChatServed::Json(resp, meta)) => json_answer(&meta, &response::to_anthropic(&resp)),
         Ok(ChatServed::Stream(out, meta)) => {
             let mut h = meta_headers(&meta);
             h.insert(
