@@ -19,6 +19,9 @@ pub fn shared_client() -> reqwest::Client {
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
+        // The engine retries (and fails over) itself, by error class; reqwest's own retry layer
+        // would otherwise clone every request's headers up front in case of an HTTP/2 refusal.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
