@@ -89,6 +89,11 @@ pub struct AttemptRecord {
     pub outcome: String,
     pub latency_ms: f64,
     pub cost: Option<Usd>,
+    /// The cost was priced from estimated tokens: a stream cut before the upstream reported
+    /// usage (the client went away, or the upstream broke mid-way) is still billed upstream
+    /// for the prompt and the tokens sent so far, so it is accounted rather than left at null.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

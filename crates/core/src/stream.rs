@@ -251,6 +251,25 @@ impl StreamAccumulator {
         }
     }
 
+    /// Characters of output received so far (text, reasoning, refusals, tool names and
+    /// arguments, every choice): what a cut stream's output tokens are estimated from.
+    pub fn output_chars(&self) -> usize {
+        self.choices
+            .iter()
+            .map(|c| {
+                let tools: usize = c
+                    .tools
+                    .iter()
+                    .map(|t| t.function.name.chars().count() + t.function.arguments.chars().count())
+                    .sum();
+                c.content.chars().count()
+                    + c.reasoning.chars().count()
+                    + c.refusal.as_deref().map_or(0, |r| r.chars().count())
+                    + tools
+            })
+            .sum()
+    }
+
     /// True once every choice seen has a finish reason: the stream ended properly.
     pub fn is_finished(&self) -> bool {
         !self.choices.is_empty() && self.choices.iter().all(|c| c.finish_reason.is_some())

@@ -543,5 +543,6 @@ pub(crate) fn attempt(m: &ModelRt, outcome: String, took: Duration) -> AttemptRe
         outcome,
         latency_ms: took.as_secs_f64() * 1000.0,
         cost: Some(Usd::ZERO),
+        cost_estimated: false,
     }
 }

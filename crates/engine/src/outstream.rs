@@ -78,15 +78,24 @@ pub struct StreamSetup {
     pub wants_usage: bool,
     pub started: Instant,
     pub upstream_time: Duration,
+    /// The request's estimated prompt tokens ([`crate::route::estimate_prompt_tokens`]): what
+    /// a stream cut before the upstream reported usage is billed for on the input side.
+    pub prompt_tokens: u64,
 }
 
 /// Writes the record exactly once: on success, on failure, or (from `Drop`) when the client
-/// disconnected before the end.
+/// disconnected before the end. It owns what the stream has seen so far, so that a stream cut
+/// either way is still billed: the upstream charges for the prompt and every token it sent.
 struct Finalizer {
     engine: Arc<Engine>,
     rec: Option<RequestRecord>,
     started: Instant,
     overhead_ms: f64,
+    model: usize,
+    baseline: Option<usize>,
+    acc: StreamAccumulator,
+    attempts: Vec<AttemptRecord>,
+    prompt_tokens: u64,
 }
 
 impl Finalizer {
@@ -99,11 +108,56 @@ impl Finalizer {
             self.engine.sink.record(rec);
         }
     }
+
+    /// A stream that ended early: price the usage the upstream reported, or else an estimate
+    /// (the prompt estimate, and ceil(chars / 4) of the output received), and mark it estimated.
+    fn cut(&mut self, status: u16, error_class: &str) {
+        let Some(rec) = self.rec.as_mut() else {
+            return;
+        };
+        let m = &self.engine.models[self.model];
+        let (usage, estimated) = match self.acc.usage() {
+            Some(u) => (u.clone(), false),
+            None => {
+                let output = (self.acc.output_chars() as u64).div_ceil(4);
+                let usage = switchyard_core::Usage {
+                    prompt_tokens: self.prompt_tokens,
+                    completion_tokens: output,
+                    total_tokens: self.prompt_tokens + output,
+                    ..Default::default()
+                };
+                (usage, true)
+            }
+        };
+        let bill = self
+            .engine
+            .bill(m, Some(&usage), &mut self.attempts, self.baseline);
+        if let Some(last) = self.attempts.last_mut() {
+            last.cost_estimated = estimated;
+        }
+        fill_success(
+            rec,
+            m.name.clone(),
+            m.provider_name.clone(),
+            Some(&usage),
+            &bill,
+            self.attempts.clone(),
+        );
+        self.done(status, Some(error_class));
+    }
 }
 
 impl Drop for Finalizer {
     fn drop(&mut self) {
-        self.done(499, Some("client_closed"));
+        if self.rec.is_none() {
+            return;
+        }
+        if let Some(last) = self.attempts.last_mut()
+            && last.outcome == "ok"
+        {
+            last.outcome = "client_closed-after-first-byte".to_owned();
+        }
+        self.cut(499, "client_closed");
     }
 }
 
@@ -127,28 +181,38 @@ impl OutStream {
             held,
             mut rest,
             mut record,
-            mut attempts,
+            attempts,
             wants_usage,
             started,
             upstream_time,
+            prompt_tokens,
         } = s;
         record.ttft_ms = Some(ms(started.elapsed()));
         let overhead_ms = ms(started.elapsed().saturating_sub(upstream_time));
         let inner = async_stream::stream! {
-            let mut fin = Finalizer { engine: engine.clone(), rec: Some(record), started, overhead_ms };
+            let mut fin = Finalizer {
+                engine: engine.clone(),
+                rec: Some(record),
+                started,
+                overhead_ms,
+                model,
+                baseline,
+                acc: StreamAccumulator::new(),
+                attempts,
+                prompt_tokens,
+            };
             let m = &engine.models[model];
-            let mut acc = StreamAccumulator::new();
             let mut last_id = String::new();
             let mut created = 0;
             for c in held {
-                if let Some(c) = prepare(c, &mut acc, &m.name, &mut last_id, &mut created) {
+                if let Some(c) = prepare(c, &mut fin.acc, &m.name, &mut last_id, &mut created) {
                     yield OutItem::Chunk(c);
                 }
             }
             loop {
                 match rest.next().await {
                     Some(Ok(c)) => {
-                        if let Some(c) = prepare(c, &mut acc, &m.name, &mut last_id, &mut created) {
+                        if let Some(c) = prepare(c, &mut fin.acc, &m.name, &mut last_id, &mut created) {
                             yield OutItem::Chunk(c);
                         }
                     }
@@ -157,39 +221,33 @@ impl OutStream {
                             engine.shared.health.report_late_failure(d);
                         }
                         let g = mid_stream_error(&e, &m.name);
-                        attempts_fail(&mut attempts, &e);
-                        if let Some(rec) = fin.rec.as_mut() {
-                            rec.attempts = attempts.clone();
-                        }
-                        fin.done(g.status, Some(g.class));
+                        attempts_fail(&mut fin.attempts, &e);
+                        fin.cut(g.status, g.class);
                         yield OutItem::Error(g);
                         return;
                     }
                     None => break,
                 }
             }
-            if !acc.is_finished() {
+            if !fin.acc.is_finished() {
                 if let Some(d) = &deployment {
                     engine.shared.health.report_late_failure(d);
                 }
                 let e = ProviderError::new(ErrorKind::StreamInterrupted, "upstream stream ended without a finish reason");
                 let g = mid_stream_error(&e, &m.name);
-                attempts_fail(&mut attempts, &e);
-                if let Some(rec) = fin.rec.as_mut() {
-                    rec.attempts = attempts.clone();
-                }
-                fin.done(g.status, Some(g.class));
+                attempts_fail(&mut fin.attempts, &e);
+                fin.cut(g.status, g.class);
                 yield OutItem::Error(g);
                 return;
             }
-            let usage = acc.usage().cloned();
-            let bill = engine.bill(m, usage.as_ref(), &mut attempts, baseline);
+            let usage = fin.acc.usage().cloned();
+            let bill = engine.bill(m, usage.as_ref(), &mut fin.attempts, baseline);
             if let Some(rec) = fin.rec.as_mut() {
-                fill_success(rec, m.name.clone(), m.provider_name.clone(), usage.as_ref(), &bill, attempts.clone());
+                fill_success(rec, m.name.clone(), m.provider_name.clone(), usage.as_ref(), &bill, fin.attempts.clone());
             }
             if wants_usage {
                 if let Some(mut u) = usage {
-                    attach_cost(&mut u, &bill, &attempts);
+                    attach_cost(&mut u, &bill, &fin.attempts);
                     let mut c = ChatChunk::new(&last_id, created, &m.name);
                     c.usage = Some(u);
                     yield OutItem::Chunk(c);
@@ -230,7 +288,6 @@ fn prepare(
 fn attempts_fail(attempts: &mut [AttemptRecord], e: &ProviderError) {
     if let Some(last) = attempts.last_mut() {
         last.outcome = format!("{}-after-first-byte", e.kind.as_str());
-        last.cost = None;
     }
 }
 

@@ -55,6 +55,7 @@ fn seed(n: usize, now: i64) -> Vec<RequestRecord> {
                     outcome: "429".into(),
                     latency_ms: 40.0,
                     cost: None,
+                    cost_estimated: false,
                 });
             }
             let total = if cached {
@@ -68,6 +69,7 @@ fn seed(n: usize, now: i64) -> Vec<RequestRecord> {
                 outcome: "ok".into(),
                 latency_ms: total,
                 cost: Some(cost),
+                cost_estimated: false,
             });
             let status = if rng.usize(..100) < 2 { 502 } else { 200 };
             RequestRecord {

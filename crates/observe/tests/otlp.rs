@@ -78,6 +78,7 @@ async fn exports_genai_spans_to_collector() {
             outcome: "429".into(),
             latency_ms: 100.0,
             cost: None,
+            cost_estimated: false,
         },
     );
     r.attempts[1].latency_ms = 150.0;

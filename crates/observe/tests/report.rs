@@ -33,6 +33,7 @@ fn seed() -> Vec<switchyard_core::RequestRecord> {
             outcome: "429".into(),
             latency_ms: 1.0,
             cost: None,
+            cost_estimated: false,
         },
     );
     b2.escalations = 1;

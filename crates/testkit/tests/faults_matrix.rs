@@ -339,15 +339,61 @@ async fn a_stream_cut_after_its_first_byte_ends_in_an_error_event() {
     let rec = env.records.wait_for(&rid).await;
     assert_eq!(rec.status, 502);
     assert!(rec.attempts[0].outcome.ends_with("-after-first-byte"));
-    assert_eq!(
-        rec.cost, None,
-        "the upstream's partial usage is unknown: no fake $0"
-    );
+    // The upstream bills the prompt and what it sent before the cut, but never reported usage:
+    // the record prices an estimate (ceil(chars / 4) of the text sent) and says so.
+    assert_cut_estimated(&rec, &text_of(&frames));
     assert_eq!(
         sim(&env, BACK).await.0,
         0,
         "no silent retry after the first byte"
     );
+}
+
+/// A stream cut before the upstream reported usage: billed from estimated tokens, marked.
+fn assert_cut_estimated(rec: &switchyard_core::RequestRecord, text_sent: &str) {
+    let out = (text_sent.chars().count() as u64).div_ceil(4);
+    assert!(out > 0);
+    assert_eq!(
+        rec.tokens.output, out,
+        "output estimated from the text sent"
+    );
+    assert!(rec.tokens.input > 0, "the prompt is estimated too");
+    let cost = rec.cost.expect("a cut stream is still accounted");
+    assert!(cost.to_f64() > 0.0);
+    let last = rec.attempts.last().unwrap();
+    assert!(last.cost_estimated, "{last:?}");
+    assert_eq!(last.cost, Some(cost));
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_recorded_as_499_and_billed() {
+    let env = env().await;
+    // The fallback model alone, dripping a token every 500 ms, with no idle timeout: the
+    // stream is still open when the client goes away after its first content.
+    env.inject(&json!({"model": BACK, "kind": "drip", "rate": 1.0}))
+        .await;
+    let r = env.chat(&body("back/claude-3-5-haiku", true)).await;
+    assert_eq!(r.status(), 200);
+    let rid = header(&r, "x-switchyard-request-id");
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"") {
+        use futures::StreamExt;
+        let b = body.next().await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&b));
+    }
+    drop(body);
+    let rec = env.records.wait_for(&rid).await;
+    assert_eq!(
+        (rec.status, rec.error_class.as_deref()),
+        (499, Some("client_closed"))
+    );
+    assert_eq!(rec.attempts[0].outcome, "client_closed-after-first-byte");
+    let frames = sse_data(&seen);
+    let text = text_of(&frames);
+    assert!(rec.tokens.output >= (text.chars().count() as u64).div_ceil(4));
+    assert!(rec.attempts[0].cost_estimated);
+    assert!(rec.cost.unwrap().to_f64() > 0.0);
 }
 
 #[tokio::test]
@@ -365,6 +411,7 @@ async fn a_slow_drip_trips_the_idle_timeout_or_the_attempt_timeout() {
     let rec = env.records.wait_for(&rid).await;
     assert_eq!(rec.attempts[0].outcome, "timeout-after-first-byte");
     assert_eq!(rec.status, 504);
+    assert_cut_estimated(&rec, &text_of(&frames));
     // JSON: the whole answer would take seconds; the 400 ms attempt timeout fails over.
     let r = env.chat(&body("r", false)).await;
     assert_failed_over(&env, r, "timeout").await;

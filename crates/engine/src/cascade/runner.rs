@@ -327,6 +327,7 @@ impl Engine {
                 wants_usage,
                 started: rctx.started,
                 upstream_time: trail.upstream,
+                prompt_tokens: crate::route::estimate_prompt_tokens(req),
             });
             return ChatServed::Stream(out, meta);
         }
@@ -424,6 +425,7 @@ impl Engine {
                 wants_usage,
                 started: rctx.started,
                 upstream_time: trail.upstream,
+                prompt_tokens: crate::route::estimate_prompt_tokens(&req),
             });
             return Ok(ChatServed::Stream(out, meta));
         }

@@ -28,6 +28,7 @@ pub fn rec(id: &str, ts_ms: i64, model: &str, cost: Option<&str>, total_ms: f64)
             outcome: "ok".into(),
             latency_ms: total_ms,
             cost: cost.map(usd),
+            cost_estimated: false,
         }],
         tokens: TokenCounts {
             input: 100,
