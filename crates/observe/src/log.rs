@@ -198,13 +198,16 @@ impl Writer {
         if buf.is_empty() {
             return;
         }
+        // Handed over whole (moved, not cloned record by record); kept for the spill if the
+        // store fails.
+        let batch: Arc<[RequestRecord]> = std::mem::take(buf).into();
+        buf.reserve(batch.len());
         if self.healthy || Instant::now() >= self.next_probe {
-            match self.store_write(buf).await {
+            match self.store_write(batch.clone()).await {
                 Ok(()) => {
                     self.counters
                         .written
-                        .fetch_add(buf.len() as u64, Ordering::Relaxed);
-                    buf.clear();
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     self.mark_healthy();
                     if self.pending {
                         self.replay().await;
@@ -214,12 +217,11 @@ impl Writer {
                 Err(e) => self.mark_down(&e),
             }
         }
-        self.spill_batch(buf).await;
-        buf.clear();
+        self.spill_batch(&batch).await;
     }
 
-    async fn store_write(&self, batch: &[RequestRecord]) -> Result<(), StoreError> {
-        match tokio::time::timeout(self.write_timeout, self.store.write_batch(batch)).await {
+    async fn store_write(&self, batch: Arc<[RequestRecord]>) -> Result<(), StoreError> {
+        match tokio::time::timeout(self.write_timeout, self.store.write_owned(batch)).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Other(format!(
                 "batch write exceeded {:?}",
@@ -256,7 +258,7 @@ impl Writer {
             }
         };
         for chunk in records.chunks(self.batch_size) {
-            if let Err(e) = self.store_write(chunk).await {
+            if let Err(e) = self.store_write(chunk.into()).await {
                 self.mark_down(&e);
                 return;
             }

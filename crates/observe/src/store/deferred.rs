@@ -49,6 +49,10 @@ impl Store for DeferredStore {
         self.store().await?.write_batch(records).await
     }
 
+    async fn write_owned(&self, records: Arc<[RequestRecord]>) -> Result<(), StoreError> {
+        self.store().await?.write_owned(records).await
+    }
+
     async fn delete_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         self.store().await?.delete_before(cutoff_ms).await
     }

@@ -119,6 +119,11 @@ pub struct AggRow {
 pub trait Store: Send + Sync + 'static {
     /// Inserts the batch in one transaction; a `request_id` already stored is skipped.
     async fn write_batch(&self, records: &[RequestRecord]) -> Result<(), StoreError>;
+    /// As `write_batch`, for a batch the caller hands over: a store that writes on another
+    /// thread (SQLite's blocking pool) takes it as is instead of cloning every record.
+    async fn write_owned(&self, records: Arc<[RequestRecord]>) -> Result<(), StoreError> {
+        self.write_batch(&records).await
+    }
     /// Deletes rows that arrived before `cutoff_ms`; returns how many.
     async fn delete_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
     async fn aggregate(&self, q: AggQuery) -> Result<Vec<AggRow>, StoreError>;

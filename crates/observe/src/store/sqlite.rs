@@ -146,7 +146,10 @@ fn insert_all(conn: &mut Connection, records: &[RequestRecord]) -> Result<(), St
 #[async_trait]
 impl Store for SqliteStore {
     async fn write_batch(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
-        let records = records.to_vec();
+        self.write_owned(records.into()).await
+    }
+
+    async fn write_owned(&self, records: Arc<[RequestRecord]>) -> Result<(), StoreError> {
         self.with_conn(move |c| insert_all(c, &records)).await
     }
 
