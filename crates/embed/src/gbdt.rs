@@ -111,6 +111,7 @@ impl Trees {
         }
         let n = rows.len();
         // Per feature, cut points at quantiles; bin b holds cuts[b-1] < x <= cuts[b].
+        // Bins are stored row by row: the histogram pass reads one row at a time.
         let mut cuts: Vec<Vec<f32>> = Vec::with_capacity(dim);
         let mut bins = vec![0u8; dim * n];
         let mut col: Vec<f32> = Vec::with_capacity(n);
@@ -126,7 +127,7 @@ impl Trees {
                 c.pop();
             }
             for (r, (x, _)) in rows.iter().enumerate() {
-                bins[f * n + r] = c.partition_point(|&cut| cut < x[f]) as u8;
+                bins[r * dim + f] = c.partition_point(|&cut| cut < x[f]) as u8;
             }
             cuts.push(c);
         }
@@ -174,7 +175,7 @@ impl Trees {
                     t.2 += 1;
                     let base = k * feats.len();
                     for (fi, &f) in feats.iter().enumerate() {
-                        let e = &mut hist[(base + fi) * nb + usize::from(bins[f * n + r])];
+                        let e = &mut hist[(base + fi) * nb + usize::from(bins[r * dim + f])];
                         e.0 += g;
                         e.1 += h;
                         e.2 += 1;
@@ -217,7 +218,7 @@ impl Trees {
                 }
                 for &r in &sample {
                     let i = node[r];
-                    let right = t_bin[i].is_some_and(|(f, b)| usize::from(bins[f * n + r]) > b);
+                    let right = t_bin[i].is_some_and(|(f, b)| usize::from(bins[r * dim + f]) > b);
                     node[r] = 2 * i + 1 + usize::from(right);
                 }
             }
@@ -235,7 +236,7 @@ impl Trees {
             for (r, s) in score.iter_mut().enumerate() {
                 let mut i = 0;
                 for _ in 0..p.depth {
-                    let right = t_bin[i].is_some_and(|(f, b)| usize::from(bins[f * n + r]) > b);
+                    let right = t_bin[i].is_some_and(|(f, b)| usize::from(bins[r * dim + f]) > b);
                     i = 2 * i + 1 + usize::from(right);
                 }
                 *s += f64::from(leaves[i - splits]);

@@ -117,6 +117,23 @@ impl StaticEmbedder {
         }
     }
 
+    /// How much a word weighs in a pooled embedding: the mean norm of its
+    /// token rows (the Zipf/SIF weight is folded into the row scales, so
+    /// rare words weigh more, like an IDF). 0 for text with no tokens.
+    pub fn word_weight(&self, word: &str) -> f32 {
+        let ids = self.tokenizer.encode(word, 8);
+        if ids.is_empty() {
+            return 0.0;
+        }
+        let norm = |id: u32| {
+            let id = id as usize;
+            let row = &self.rows[id * self.dim..(id + 1) * self.dim];
+            let sq: f32 = row.iter().map(|&q| f32::from(q) * f32::from(q)).sum();
+            self.scales[id].abs() * sq.sqrt()
+        };
+        ids.iter().map(|&id| norm(id)).sum::<f32>() / ids.len() as f32
+    }
+
     /// Embedding of already-tokenized ids (used by the classifier to tokenize once).
     pub fn embed_ids(&self, ids: &[u32]) -> Vec<f32> {
         let mut v = vec![0.0; self.dim];

@@ -3,24 +3,28 @@
 //!
 //! A cosine threshold alone cannot keep wrong cached answers rare: QQP's hard
 //! negatives ("... in Atlanta?" vs "... in Toronto?", "21+1" vs "1+1") embed
-//! almost identically. Pairs whose numbers or negations differ are rejected by
-//! hard vetoes that nothing overrules. Past them, a pair with the same wording
-//! (up to case and punctuation) is a hit; any other pair above the cosine
-//! prefilter is decided by the learned [`crate::PairModel`] (boosted trees),
-//! which sees the names, question-word and operator-symbol guards as features
-//! (they can still be made hard vetoes: `check_names`, ...). Defaults are
-//! calibrated by `examples/cache_pairs.rs` (see `Default`).
+//! almost identically. Pairs whose numbers, negations or operator symbols
+//! differ are rejected by hard vetoes that nothing overrules. Past them, a
+//! pair with the same wording (up to case and punctuation) is a hit; any other
+//! pair above the cosine prefilter is decided by the learned
+//! [`crate::PairModel`] (boosted trees), which sees the names and question-word
+//! guards as features (they can still be made hard vetoes: `check_names`,
+//! `check_question_words`). Defaults are calibrated by
+//! `examples/cache_pairs.rs` (see `Default`).
 //!
 //! Measured on held-out QQP dev pairs (`cargo run -p switchyard-embed --release
-//! --example cache_pairs`): 13.2% true hits at 0.72% false hits by default
-//! (the previous logistic model behind all five guards as hard vetoes: 9.3% at
-//! 0.85%). Scoring one candidate costs about 14 us (`cargo bench -p
-//! switchyard-embed --bench embed`, `pair_model_score_short`). The issue's goal
-//! of 30% true hits at 1% false hits is out of reach of these features: the best
-//! held-out operating points stay near 15% at 1%; even pairs that pass every
-//! guard with identical content words are 14% non-duplicates (label noise and
-//! deixis: "What flag is this?"), and the full MiniLM transformer with a plain
-//! cosine gets 21.5% at 1.5%.
+//! --example cache_pairs`): 16.4% true hits at 0.85% false hits by default
+//! (before the weighted-overlap, containment and one-sided-word features,
+//! cross-fitting and depth-8 trees: 13.2% at 0.72%; the previous logistic
+//! model behind all five guards as hard vetoes: 9.3% at 0.85%). Scoring one
+//! candidate costs about 13 us (`cargo bench -p switchyard-embed --bench
+//! embed`, `pair_model_score_short`; 9 us before those changes on the same
+//! machine). The issue's goal of 30% true hits at 1% false hits is out of
+//! reach of these features: the held-out curve passes about 17% at 0.9% and
+//! 20% at 1.25%; even pairs that pass every guard with identical content
+//! words are 14% non-duplicates (label noise and deixis: "What flag is
+//! this?"), and the full MiniLM transformer with a plain cosine gets 21.5% at
+//! 1.5%.
 
 use std::collections::BTreeSet;
 
@@ -89,6 +93,9 @@ pub struct GuardKey {
     pub(crate) negations: usize,
     pub(crate) names: BTreeSet<String>,
     pub(crate) words: BTreeSet<String>,
+    /// Per word of `words` (same order), its static-embedding weight
+    /// ([`crate::StaticEmbedder::word_weight`], an IDF-like rarity).
+    pub(crate) weights: Vec<f32>,
     pub(crate) content: BTreeSet<String>,
     pub(crate) question_words: BTreeSet<&'static str>,
     pub(crate) symbols: Vec<char>,
@@ -128,6 +135,12 @@ impl PartialEq for GuardKey {
             && self.negations == o.negations
             && self.names == o.names
             && self.words == o.words
+            && self.weights.len() == o.weights.len()
+            && self
+                .weights
+                .iter()
+                .zip(&o.weights)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
             && self.content == o.content
             && self.question_words == o.question_words
             && self.symbols == o.symbols
@@ -258,7 +271,9 @@ impl GuardKey {
         key.numbers.sort_unstable();
         key.symbols = text.chars().filter(|c| SYMBOLS.contains(c)).collect();
         key.symbols.sort_unstable();
-        key.emb = static_embedder().embed(text);
+        let e = static_embedder();
+        key.emb = e.embed(text);
+        key.weights = key.words.iter().map(|w| e.word_weight(w)).collect();
         key.char_grams(text);
         key
     }

@@ -82,8 +82,8 @@ fn content_overlap_and_cosine_gate() {
 
 #[test]
 fn defaults_reject_near_misses_the_soft_guards_used_to_veto() {
-    // Names, question words and symbols are model features by default;
-    // the model must still turn these hard negatives down.
+    // Names and question words are model features by default (symbols are
+    // a hard veto); these hard negatives must still be turned down.
     let m = NearDuplicate::default();
     let e = static_embedder();
     for (a, b) in [
