@@ -60,8 +60,8 @@ fn jaccard<T: Ord>(a: &std::collections::BTreeSet<T>, b: &std::collections::BTre
     a.intersection(b).count() as f32 / union as f32
 }
 
-/// Jaccard of two sorted, deduplicated lists; 1 when both are empty.
-fn sorted_jaccard(a: &[u32], b: &[u32]) -> f32 {
+/// Items two sorted, deduplicated lists share.
+fn sorted_common(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut both) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -74,6 +74,12 @@ fn sorted_jaccard(a: &[u32], b: &[u32]) -> f32 {
             }
         }
     }
+    both
+}
+
+/// Jaccard of two sorted, deduplicated lists; 1 when both are empty.
+fn sorted_jaccard(a: &[u32], b: &[u32]) -> f32 {
+    let both = sorted_common(a, b);
     let union = a.len() + b.len() - both;
     if union == 0 {
         1.0
@@ -88,19 +94,7 @@ fn sorted_containment(a: &[u32], b: &[u32]) -> f32 {
     if smaller == 0 {
         return 1.0;
     }
-    let (mut i, mut j, mut both) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                both += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    both as f32 / smaller as f32
+    sorted_common(a, b) as f32 / smaller as f32
 }
 
 /// Weighted word overlap of two keys: (shared weight, weight only in `a`,
