@@ -129,18 +129,18 @@ pub(crate) const MARKER_WORDS: &[&str] = &[
 /// word (that would cost milliseconds for long prompts); they align at 0.
 const MAX_ALIGN_WORDS: usize = 32;
 
+/// Bit-for-bit equal float slices (so NaN equals itself and a key always equals its clone).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 impl PartialEq for GuardKey {
     fn eq(&self, o: &Self) -> bool {
         self.numbers == o.numbers
             && self.negations == o.negations
             && self.names == o.names
             && self.words == o.words
-            && self.weights.len() == o.weights.len()
-            && self
-                .weights
-                .iter()
-                .zip(&o.weights)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && same_bits(&self.weights, &o.weights)
             && self.content == o.content
             && self.question_words == o.question_words
             && self.symbols == o.symbols
@@ -149,12 +149,7 @@ impl PartialEq for GuardKey {
             && self.n_chars == o.n_chars
             && self.grams == o.grams
             && self.markers == o.markers
-            && self.emb.len() == o.emb.len()
-            && self
-                .emb
-                .iter()
-                .zip(&o.emb)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && same_bits(&self.emb, &o.emb)
     }
 }
 
