@@ -184,13 +184,24 @@ pub async fn serve(path: &Path, listen: Option<String>) -> Result<(), String> {
 
 pub fn check(path: &Path) -> Result<(), String> {
     let cfg = load_file(path).map_err(|e| print_config_errors(&e))?;
+    let batch_errors =
+        switchyard_server::batch::BatchConfig::from_toml(cfg.batches.as_ref(), &cfg.base_dir)
+            .err()
+            .unwrap_or_default();
     // Building also checks what only a build can: provider settings, pricing, keys.
     let engine = switchyard_engine::Engine::build(
         cfg,
         switchyard_engine::Shared::new(),
         Arc::new(switchyard_engine::runtime::NullSink),
-    )
-    .map_err(|e| print_config_errors(&e))?;
+    );
+    let engine = match engine {
+        Ok(e) if batch_errors.is_empty() => e,
+        Ok(_) => return Err(print_config_errors(&batch_errors)),
+        Err(mut e) => {
+            e.extend(batch_errors);
+            return Err(print_config_errors(&e));
+        }
+    };
     #[expect(clippy::print_stdout, reason = "the command's output")]
     {
         println!(

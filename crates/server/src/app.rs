@@ -45,13 +45,21 @@ impl Gateway {
         config_path: Option<PathBuf>,
         opts: GatewayOptions,
     ) -> Result<Gateway, Vec<ConfigError>> {
+        let batches =
+            crate::batch::BatchConfig::from_toml(config.batches.as_ref(), &config.base_dir)?;
         let shared = Shared::new();
         let mut engine = Engine::build(config, shared, opts.sink.clone())?;
         if let Some(p) = &opts.prepare {
             p(&mut engine);
         }
         Ok(Gateway {
-            state: Arc::new(AppState::new(engine, opts.sink, config_path, opts.metrics)),
+            state: Arc::new(AppState::new(
+                engine,
+                opts.sink,
+                config_path,
+                opts.metrics,
+                crate::batch::BatchService::open(batches),
+            )),
             extra: opts.extra,
             prepare: opts.prepare,
         })
@@ -71,6 +79,24 @@ impl Gateway {
             .route("/v1/models", get(handlers::models::list_models))
             .route("/models", get(handlers::models::list_models))
             .route("/v1/route/explain", post(handlers::explain::explain))
+            .route(
+                "/v1/files",
+                post(handlers::files::upload)
+                    .get(handlers::files::list)
+                    // An input file may be far larger than any request body.
+                    .layer(DefaultBodyLimit::max(self.state.batches.cfg.max_file_bytes)),
+            )
+            .route(
+                "/v1/files/{id}",
+                get(handlers::files::retrieve).delete(handlers::files::delete),
+            )
+            .route("/v1/files/{id}/content", get(handlers::files::content))
+            .route(
+                "/v1/batches",
+                post(handlers::batches::create).get(handlers::batches::list),
+            )
+            .route("/v1/batches/{id}", get(handlers::batches::retrieve))
+            .route("/v1/batches/{id}/cancel", post(handlers::batches::cancel))
             .route("/health", get(handlers::health::health))
             .route("/ready", get(handlers::health::ready))
             .route("/metrics", get(handlers::health::metrics))
@@ -108,6 +134,10 @@ impl Gateway {
         let app = self.router();
         let this = Arc::new(self);
         spawn_reload_on_sighup(this.clone());
+        // Batches an earlier process left unfinished continue where their output ends.
+        for id in this.state.batches.unfinished() {
+            crate::batch::run::spawn(this.state.clone(), id);
+        }
         spawn_reload_on_include_change(Arc::downgrade(&this));
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         // TCP_NODELAY on every accepted connection (axum does not set it): with Nagle on, each

@@ -6,12 +6,14 @@
 //! - [`anthropic`]: the Anthropic Messages dialect at the edge (`/v1/messages`).
 //! - [`app`]: the axum `Router` and how the gateway is started and stopped.
 //! - [`handlers`]: one module per endpoint.
+//! - [`batch`]: the Batch API's files, batches and the runner that executes them.
 //! - [`envelope`]: `GatewayError` -> OpenAI error JSON + status + headers (the single place).
 //! - [`sse`]: engine stream -> `text/event-stream` body.
 
 pub mod answer;
 pub mod anthropic;
 pub mod app;
+pub mod batch;
 pub mod envelope;
 pub mod handlers;
 pub mod sse;

@@ -14,6 +14,8 @@ use switchyard_engine::{Engine, RecordSink, Shared};
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
 pub struct AppState {
+    /// Files and batches of the Batch API; its settings are read once at start.
+    pub batches: Arc<crate::batch::BatchService>,
     pub engine: ArcSwap<Engine>,
     pub shared: Arc<Shared>,
     pub sink: Arc<dyn RecordSink>,
@@ -52,10 +54,12 @@ impl AppState {
         sink: Arc<dyn RecordSink>,
         config_path: Option<PathBuf>,
         metrics: Option<MetricsRender>,
+        batches: crate::batch::BatchService,
     ) -> AppState {
         let shared = engine.shared.clone();
         let auth = Auth::from_engine(&engine);
         AppState {
+            batches: Arc::new(batches),
             engine: ArcSwap::from_pointee(engine),
             shared,
             sink,

@@ -91,9 +91,10 @@ fn load_str_in(text: &str, base_dir: &Path) -> Result<Config, Vec<ConfigError>> 
             "state" => cfg.state = Some(value),
             "telemetry" => cfg.telemetry = Some(value),
             "breaker" => cfg.breaker = Some(value),
+            "batches" => cfg.batches = Some(value),
             other => errors.push(ConfigError::new(
                 other,
-                "unknown section (expected server, providers, models, routes, aliases, pricing, cache, limits, store, state, telemetry, breaker)",
+                "unknown section (expected server, providers, models, routes, aliases, pricing, cache, limits, store, state, telemetry, breaker, batches)",
             )),
         }
     }

@@ -43,6 +43,9 @@ pub struct Config {
     /// Circuit breaker settings, parsed by the reliability layer (`hedge::Policies`).
     #[serde(default)]
     pub breaker: Option<toml::Value>,
+    /// The Batch API's storage and run window, parsed by the server (`batch::BatchConfig`).
+    #[serde(default)]
+    pub batches: Option<toml::Value>,
     /// Directory of the config file: relative paths (log database, spill file) resolve here.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,

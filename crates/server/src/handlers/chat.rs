@@ -53,7 +53,7 @@ pub async fn chat_completions(
 }
 
 /// What the OpenAI API itself rejects, rejected here before any provider sees it.
-fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
+pub(crate) fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
     if req.model.trim().is_empty() {
         return Err(GatewayError::bad_request(
             "`model` is required: a model, alias or route name (GET /v1/models lists them).",

@@ -1,8 +1,10 @@
 //! One module per endpoint, plus the steps they share (auth, body parsing, context).
 
+pub mod batches;
 pub mod chat;
 pub mod embeddings;
 pub mod explain;
+pub mod files;
 pub mod health;
 pub mod messages;
 pub mod models;
