@@ -14,13 +14,18 @@
 # After the runs the simulator must have been called exactly twice (the JSON and the streamed
 # miss that filled the cache): everything else was a hit.
 #
-# Usage: scripts/cache-bench.sh [SECONDS]   (default 5 per load)
+# Usage: scripts/cache-bench.sh [SECONDS]   (default 5 per load; BENCH_BIN_DIR=DIR to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-5}"
 TARGET="${CARGO_TARGET_DIR:-$(pwd)/target}"
-cargo build --release -q -p switchyard -p switchyard-sim -p bench-load
-BIN="$TARGET/release"
+# BENCH_BIN_DIR: run already-built binaries instead (e.g. to compare two builds in one session).
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  BIN="$BENCH_BIN_DIR"
+else
+  cargo build --release -q -p switchyard -p switchyard-sim -p bench-load
+  BIN="$TARGET/release"
+fi
 SCRATCH="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
 cp bench/sim.toml bench/gateway-cache.toml "$SCRATCH/"
