@@ -12,6 +12,7 @@
 //! - [`sse`]: the one server-sent-events decoder of the workspace, and the encoder helpers.
 
 pub mod chat;
+pub mod chunk_frame;
 pub mod embed;
 pub mod error;
 pub mod money;

@@ -9,7 +9,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use switchyard_core::sse::{DONE_FRAME, data_frame};
+use switchyard_core::chunk_frame::ChunkFramer;
+use switchyard_core::sse::{DONE_FRAME, json_data_frame};
 use switchyard_engine::outstream::{OutItem, OutStream};
 
 use crate::envelope::error_body;
@@ -31,19 +32,18 @@ fn frames(stream: OutStream) -> impl futures::Stream<Item = Bytes> {
     let mut ended = false;
     let mut failed = false;
     let mut stream = Box::pin(stream);
+    let mut framer = ChunkFramer::default();
     futures::stream::poll_fn(move |cx| {
         if ended {
             return std::task::Poll::Ready(None);
         }
         match stream.poll_next_unpin(cx) {
             std::task::Poll::Ready(Some(OutItem::Chunk(c))) => {
-                let json = serde_json::to_vec(&c).unwrap_or_default();
-                std::task::Poll::Ready(Some(data_frame(&json)))
+                std::task::Poll::Ready(Some(framer.frame(&c)))
             }
             std::task::Poll::Ready(Some(OutItem::Error(e))) => {
                 failed = true;
-                let json = serde_json::to_vec(&error_body(&e)).unwrap_or_default();
-                std::task::Poll::Ready(Some(data_frame(&json)))
+                std::task::Poll::Ready(Some(json_data_frame(&error_body(&e))))
             }
             std::task::Poll::Ready(None) => {
                 ended = true;
