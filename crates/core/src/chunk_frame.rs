@@ -113,7 +113,7 @@ mod tests {
         with_fp.system_fingerprint = Some("fp_\"quoted\"".into());
         let mut escaped = ChatChunk::new("id\n\"2\"", -5, "m\\é");
         escaped.object = "chat.completion.chunk".into();
-        let table = vec![
+        let table = [
             base.clone().with_delta(0, text("Hello"), None),
             base.clone()
                 .with_delta(0, text(" wörld \u{1f600} \"q\" \\ \n"), None),
