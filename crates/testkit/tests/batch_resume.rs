@@ -45,6 +45,22 @@ async fn get(env: &TestEnv, path: &str) -> Value {
         .unwrap()
 }
 
+/// Polls the batch until it reaches `status`; fails the test after `secs`.
+async fn wait_for(env: &TestEnv, id: &str, status: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let b = get(env, &format!("/v1/batches/{id}")).await;
+        if b["status"] == status {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch never became {status}: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_restarted_gateway_runs_only_the_unanswered_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,15 +108,7 @@ async fn a_restarted_gateway_runs_only_the_unanswered_lines() {
         .await
         .unwrap();
     let id = batch["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let b = loop {
-        let b = get(&env, &format!("/v1/batches/{id}")).await;
-        if b["status"] == "in_progress" || Instant::now() > deadline {
-            break b;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(b["status"], "in_progress", "{b}");
+    let b = wait_for(&env, &id, "in_progress", 10).await;
     assert_eq!(b["request_counts"]["total"], 10);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
@@ -135,15 +143,7 @@ async fn a_restarted_gateway_runs_only_the_unanswered_lines() {
     std::fs::write(&out_path, earlier).unwrap();
 
     let env = start(dir.path(), "concurrency = 2").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let b = loop {
-        let b = get(&env, &format!("/v1/batches/{id}")).await;
-        if b["status"] == "completed" || Instant::now() > deadline {
-            break b;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(b["status"], "completed", "{b}");
+    let b = wait_for(&env, &id, "completed", 30).await;
     assert_eq!(
         b["request_counts"],
         json!({"total": 10, "completed": 10, "failed": 0})

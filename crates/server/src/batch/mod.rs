@@ -53,7 +53,8 @@ fn not_found(what: &str, id: &str) -> GatewayError {
     .with_code("not_found")
 }
 
-fn storage_error(e: std::io::Error) -> GatewayError {
+/// A failed write to `[batches] dir`: logged with its cause, a 500 for the client.
+pub(crate) fn storage_error(e: std::io::Error) -> GatewayError {
     tracing::error!(error = %e, "batch store write failed");
     GatewayError::new(
         500,

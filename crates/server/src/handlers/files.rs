@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::authenticate;
 use crate::batch::types::FileObject;
-use crate::batch::{new_id, now_s};
+use crate::batch::{new_id, now_s, storage_error};
 use crate::envelope::error_response;
 use crate::state::AppState;
 
@@ -68,13 +68,15 @@ async fn upload_inner(
             Some("file") => {
                 filename = Some(field.file_name().unwrap_or("upload.jsonl").to_owned());
                 // Streamed to disk chunk by chunk: an input file may be far larger than a request.
-                let mut out = tokio::fs::File::create(&path).await.map_err(storage)?;
+                let mut out = tokio::fs::File::create(&path)
+                    .await
+                    .map_err(storage_error)?;
                 let mut n = 0u64;
                 while let Some(chunk) = field.chunk().await.map_err(|e| too_large(&e))? {
                     n += chunk.len() as u64;
-                    out.write_all(&chunk).await.map_err(storage)?;
+                    out.write_all(&chunk).await.map_err(storage_error)?;
                 }
-                out.flush().await.map_err(storage)?;
+                out.flush().await.map_err(storage_error)?;
                 bytes = Some(n);
             }
             _ => {}
@@ -108,16 +110,6 @@ async fn upload_inner(
     };
     svc.add_file(&tenant, file.clone()).await?;
     Ok(file)
-}
-
-fn storage(e: std::io::Error) -> GatewayError {
-    tracing::error!(error = %e, "file upload not stored");
-    GatewayError::new(
-        500,
-        "server_error",
-        "internal",
-        "The gateway could not store the upload; see its log.",
-    )
 }
 
 pub async fn list(
@@ -161,7 +153,7 @@ pub async fn content(
             bytes,
         )
             .into_response(),
-        Err(e) => fail(&state, &storage(e)),
+        Err(e) => fail(&state, &storage_error(e)),
     }
 }
 
