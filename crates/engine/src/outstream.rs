@@ -78,7 +78,7 @@ pub struct StreamSetup {
     pub wants_usage: bool,
     pub started: Instant,
     pub upstream_time: Duration,
-    /// The request's estimated prompt tokens ([`crate::route::estimate_prompt_tokens`]): what
+    /// The plan's prompt estimate ([`crate::route::estimate_prompt_tokens`]): what
     /// a stream cut before the upstream reported usage is billed for on the input side.
     pub prompt_tokens: u64,
 }
@@ -141,7 +141,7 @@ impl Finalizer {
             m.provider_name.clone(),
             Some(&usage),
             &bill,
-            self.attempts.clone(),
+            std::mem::take(&mut self.attempts),
         );
         self.done(status, Some(error_class));
     }

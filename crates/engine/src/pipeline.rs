@@ -237,7 +237,6 @@ impl Engine {
         wants_usage: bool,
     ) -> Result<ChatServed, GatewayError> {
         let req_ref = &req;
-        let prompt_tokens = crate::route::estimate_prompt_tokens(&req);
         // Failover stays invisible until the first content chunk: hold what arrives before it.
         let won = self
             .run_spec(
@@ -281,7 +280,7 @@ impl Engine {
                 wants_usage,
                 started: rctx.started,
                 upstream_time: won.upstream_time,
-                prompt_tokens,
+                prompt_tokens: plan.prompt_tokens,
             },
             Some(won.deployment),
         );

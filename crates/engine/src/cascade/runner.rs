@@ -327,7 +327,7 @@ impl Engine {
                 wants_usage,
                 started: rctx.started,
                 upstream_time: trail.upstream,
-                prompt_tokens: crate::route::estimate_prompt_tokens(req),
+                prompt_tokens: plan.prompt_tokens,
             });
             return ChatServed::Stream(out, meta);
         }
@@ -425,7 +425,7 @@ impl Engine {
                 wants_usage,
                 started: rctx.started,
                 upstream_time: trail.upstream,
-                prompt_tokens: crate::route::estimate_prompt_tokens(&req),
+                prompt_tokens: plan.prompt_tokens,
             });
             return Ok(ChatServed::Stream(out, meta));
         }

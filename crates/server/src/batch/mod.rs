@@ -6,6 +6,7 @@
 //! unfinished batch where its output file ends.
 
 pub mod config;
+mod input;
 pub mod run;
 mod store;
 pub mod types;

@@ -82,11 +82,11 @@ fn read_dir_json<T: DeserializeOwned>(dir: &Path) -> Vec<T> {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        match std::fs::read(&path).map(|b| serde_json::from_slice::<T>(&b)) {
-            Ok(Ok(v)) => out.push(v),
-            Ok(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "batch store: unreadable object skipped")
-            }
+        let parsed = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(v) => out.push(v),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "batch store: unreadable object skipped")
             }

@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_engine::GatewayError;
 
-use super::{authenticate, body_bytes, parse_json};
+use super::{authenticate, body_bytes, json_or_error, parse_json};
 use crate::batch::run;
-use crate::envelope::error_response;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -35,11 +33,8 @@ pub async fn create(
     let made = async {
         let tenant = authenticate(&state, &headers)?;
         let req: CreateBatch = parse_json(&body_bytes(body)?)?;
-        if req
-            .metadata
-            .as_ref()
-            .is_some_and(|m| !m.is_object() && !m.is_null())
-        {
+        // JSON null arrives as None.
+        if req.metadata.as_ref().is_some_and(|m| !m.is_object()) {
             return Err(
                 GatewayError::bad_request("`metadata` must be an object of strings.")
                     .with_param("metadata"),
@@ -57,13 +52,10 @@ pub async fn create(
             .await
     }
     .await;
-    match made {
-        Ok(batch) => {
-            run::spawn(state.clone(), batch.id.clone());
-            Json(batch).into_response()
-        }
-        Err(e) => error_response(&e, &state.request_id()),
+    if let Ok(batch) = &made {
+        run::spawn(state.clone(), batch.id.clone());
     }
+    json_or_error(&state, made)
 }
 
 pub async fn retrieve(
@@ -71,10 +63,8 @@ pub async fn retrieve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match authenticate(&state, &headers).and_then(|t| state.batches.batch(&t, &id)) {
-        Ok(b) => Json(b).into_response(),
-        Err(e) => error_response(&e, &state.request_id()),
-    }
+    let r = authenticate(&state, &headers).and_then(|t| state.batches.batch(&t, &id));
+    json_or_error(&state, r)
 }
 
 #[derive(Deserialize)]
@@ -88,16 +78,14 @@ pub async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let tenant = match authenticate(&state, &headers) {
-        Ok(t) => t,
-        Err(e) => return error_response(&e, &state.request_id()),
-    };
-    let limit = q.limit.unwrap_or(20).clamp(1, 100);
-    let (data, has_more) = state.batches.batches(&tenant, q.after.as_deref(), limit);
-    let first = data.first().map(|b| b.id.clone());
-    let last = data.last().map(|b| b.id.clone());
-    Json(json!({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more}))
-        .into_response()
+    let r = authenticate(&state, &headers).map(|tenant| {
+        let limit = q.limit.unwrap_or(20).clamp(1, 100);
+        let (data, has_more) = state.batches.batches(&tenant, q.after.as_deref(), limit);
+        let first = data.first().map(|b| b.id.clone());
+        let last = data.last().map(|b| b.id.clone());
+        json!({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more})
+    });
+    json_or_error(&state, r)
 }
 
 pub async fn cancel(
@@ -109,8 +97,5 @@ pub async fn cancel(
         Ok(t) => state.batches.cancel(&t, &id).await,
         Err(e) => Err(e),
     };
-    match r {
-        Ok(b) => Json(b).into_response(),
-        Err(e) => error_response(&e, &state.request_id()),
-    }
+    json_or_error(&state, r)
 }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -14,25 +13,19 @@ use serde_json::json;
 use switchyard_engine::GatewayError;
 use tokio::io::AsyncWriteExt;
 
-use super::authenticate;
+use super::{authenticate, json_or_error};
 use crate::batch::types::FileObject;
 use crate::batch::{new_id, now_s, storage_error};
 use crate::envelope::error_response;
 use crate::state::AppState;
-
-fn fail(state: &AppState, e: &GatewayError) -> Response {
-    error_response(e, &state.request_id())
-}
 
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    match upload_inner(&state, &headers, form).await {
-        Ok(f) => Json(f).into_response(),
-        Err(e) => fail(&state, &e),
-    }
+    let r = upload_inner(&state, &headers, form).await;
+    json_or_error(&state, r)
 }
 
 async fn upload_inner(
@@ -117,15 +110,13 @@ pub async fn list(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    match authenticate(&state, &headers) {
-        Ok(tenant) => {
-            let data = state
-                .batches
-                .files(&tenant, q.get("purpose").map(String::as_str));
-            Json(json!({"object": "list", "data": data, "has_more": false})).into_response()
-        }
-        Err(e) => fail(&state, &e),
-    }
+    let r = authenticate(&state, &headers).map(|tenant| {
+        let data = state
+            .batches
+            .files(&tenant, q.get("purpose").map(String::as_str));
+        json!({"object": "list", "data": data, "has_more": false})
+    });
+    json_or_error(&state, r)
 }
 
 pub async fn retrieve(
@@ -133,10 +124,8 @@ pub async fn retrieve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match authenticate(&state, &headers).and_then(|t| state.batches.file(&t, &id)) {
-        Ok(f) => Json(f).into_response(),
-        Err(e) => fail(&state, &e),
-    }
+    let r = authenticate(&state, &headers).and_then(|t| state.batches.file(&t, &id));
+    json_or_error(&state, r)
 }
 
 pub async fn content(
@@ -145,7 +134,7 @@ pub async fn content(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(e) = authenticate(&state, &headers).and_then(|t| state.batches.file(&t, &id)) {
-        return fail(&state, &e);
+        return error_response(&e, &state.request_id());
     }
     match tokio::fs::read(state.batches.content_path(&id)).await {
         Ok(bytes) => (
@@ -153,7 +142,7 @@ pub async fn content(
             bytes,
         )
             .into_response(),
-        Err(e) => fail(&state, &storage_error(e)),
+        Err(e) => error_response(&storage_error(e), &state.request_id()),
     }
 }
 
@@ -166,8 +155,6 @@ pub async fn delete(
         Ok(t) => state.batches.delete_file(&t, &id).await,
         Err(e) => Err(e),
     };
-    match r {
-        Ok(()) => Json(json!({"id": id, "object": "file", "deleted": true})).into_response(),
-        Err(e) => fail(&state, &e),
-    }
+    let r = r.map(|()| json!({"id": id, "object": "file", "deleted": true}));
+    json_or_error(&state, r)
 }

@@ -12,12 +12,25 @@ pub mod models;
 use std::time::Instant;
 
 use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use switchyard_engine::{Controls, Engine, GatewayError, RequestCtx};
 
 use crate::state::AppState;
+
+/// A JSON answer, or the error envelope (under a fresh request id) for a handler that does
+/// not go through the engine: the Batch API's files and batches.
+pub fn json_or_error<T: serde::Serialize>(
+    state: &AppState,
+    r: Result<T, GatewayError>,
+) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => crate::envelope::error_response(&e, &state.request_id()),
+    }
+}
 
 /// The caller's tenant: the fingerprint of its gateway key, or `anonymous` on an open gateway.
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, GatewayError> {
