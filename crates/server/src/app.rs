@@ -124,7 +124,9 @@ impl Gateway {
     }
 
     /// Serve until `shutdown` resolves, then stop accepting and give in-flight requests and
-    /// streams up to `[server] shutdown_grace` to finish. SIGHUP reloads the config (unix).
+    /// streams up to `[server] shutdown_grace` to finish. Batch runners share that grace: they
+    /// start no new line and finish (and write) the lines already sent upstream, so that a
+    /// restart does not run and bill those lines again. SIGHUP reloads the config (unix).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -151,21 +153,39 @@ impl Gateway {
                 let _ = rx.wait_for(|v| *v).await;
             });
         let mut server = std::pin::pin!(server.into_future());
-        tokio::select! {
-            r = &mut server => return r,
-            () = shutdown => {
-                tracing::info!(grace_s = grace.as_secs_f64(), "shutting down: no new connections, waiting for in-flight requests");
-                this.state.ready.store(false, std::sync::atomic::Ordering::Relaxed);
-                let _ = tx.send(true);
-            }
+        let ended = tokio::select! {
+            r = &mut server => Some(r),
+            () = shutdown => None,
+        };
+        if ended.is_none() {
+            tracing::info!(
+                grace_s = grace.as_secs_f64(),
+                "shutting down: no new connections, waiting for in-flight requests and batch lines"
+            );
+            this.state
+                .ready
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            let _ = tx.send(true);
         }
-        match tokio::time::timeout(grace, server).await {
-            Ok(r) => r,
-            Err(_) => {
-                tracing::warn!("grace period over; closing the remaining connections");
-                Ok(())
+        // One deadline for the HTTP drain and the batch drain, which run side by side: the
+        // whole shutdown stays within the grace.
+        let deadline = tokio::time::Instant::now() + grace;
+        let http = async {
+            // `Some`: the server stopped on its own (an accept error); the process is about
+            // to exit all the same, so the batch runners still drain.
+            if let Some(r) = ended {
+                return r;
             }
-        }
+            match tokio::time::timeout_at(deadline, server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("grace period over; closing the remaining connections");
+                    Ok(())
+                }
+            }
+        };
+        let (served, ()) = tokio::join!(http, this.state.batches.drain(deadline));
+        served
     }
 }
 

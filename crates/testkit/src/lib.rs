@@ -99,6 +99,8 @@ pub struct TestEnv {
     pub records: Arc<MemorySink>,
     pub state: Arc<AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The task running `Gateway::serve`, awaited by `shutdown`.
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     client: reqwest::Client,
 }
 
@@ -167,7 +169,7 @@ impl TestEnv {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(gateway.serve(listener, async move {
+        let served = tokio::spawn(gateway.serve(listener, async move {
             let _ = rx.await;
         }));
         TestEnv {
@@ -176,7 +178,21 @@ impl TestEnv {
             records,
             state,
             stop: Some(tx),
+            served: Some(served),
             client: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the gateway as SIGTERM does and waits until `serve` returns, i.e. until the HTTP
+    /// and batch drains are over (or the grace ran out). The simulator keeps running, so its
+    /// stats still count what the stopped gateway sent.
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.served.take() {
+            Some(served) => served.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
         }
     }
 

@@ -71,7 +71,7 @@ pub struct ServerConfig {
     /// Default latency budget for a whole request when neither client nor route sets one.
     #[serde(default = "default_request_timeout", with = "humantime_serde_compat")]
     pub request_timeout: std::time::Duration,
-    /// How long in-flight requests may run after SIGTERM.
+    /// How long in-flight requests, streams and batch lines may run after SIGTERM.
     #[serde(default = "default_grace", with = "humantime_serde_compat")]
     pub shutdown_grace: std::time::Duration,
     /// How often the files of `include` are checked; a change reloads the config.

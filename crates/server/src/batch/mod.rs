@@ -3,15 +3,18 @@
 //! request log all apply), a few requests at a time and, when `[batches] window` is set, only
 //! inside that daily window, so that the work lands in the hours the price book does not
 //! surcharge. Files and batch state live in `[batches] dir`, so a restarted gateway resumes an
-//! unfinished batch where its output file ends.
+//! unfinished batch where its output file ends. On a graceful shutdown the runners finish the
+//! lines already sent upstream before the process exits (`runners`), so that no line is billed
+//! twice; the lines not yet started are left for the next process.
 
 pub mod config;
 mod input;
 pub mod run;
+mod runners;
 mod store;
 pub mod types;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -29,8 +32,8 @@ pub struct BatchService {
     disk: Disk,
     files: Mutex<HashMap<String, StoredFile>>,
     batches: Mutex<HashMap<String, StoredBatch>>,
-    /// Batches with a live runner in this process (one runner per batch).
-    running: Mutex<HashSet<String>>,
+    /// Batches with a live runner in this process (one per batch), and their stop signal.
+    pub(crate) runners: runners::Runners,
 }
 
 pub fn now_s() -> i64 {
@@ -80,7 +83,7 @@ impl BatchService {
                     .map(|b| (b.batch.id.clone(), b))
                     .collect(),
             ),
-            running: Mutex::new(HashSet::new()),
+            runners: runners::Runners::default(),
         }
     }
 
@@ -331,12 +334,20 @@ impl BatchService {
             .collect()
     }
 
-    /// True when the caller became this batch's one runner.
-    pub(crate) fn claim(&self, id: &str) -> bool {
-        self.running.lock().insert(id.to_owned())
-    }
-
-    pub(crate) fn release(&self, id: &str) {
-        self.running.lock().remove(id);
+    /// Shutdown: every runner stops taking new lines and finishes the ones in flight; waits
+    /// for them until `deadline`. A batch whose runner is still busy then is named: its
+    /// in-flight lines are lost with the process and run again (billed twice) after restart.
+    pub async fn drain(&self, deadline: tokio::time::Instant) {
+        let drained = self.runners.drain(deadline).await;
+        tracing::info!(
+            drained_lines = drained.lines,
+            "batch runners stopped; the lines in flight at shutdown that finished were written"
+        );
+        if !drained.abandoned.is_empty() {
+            tracing::warn!(
+                batches = ?drained.abandoned,
+                "grace period over with batch lines still in flight; the next start runs them again"
+            );
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! engine (a few at a time, inside the configured window), append each answer to the output
 //! file (2xx) or the error file as soon as it arrives, then finalize. Because answers are
 //! appended as they come, a gateway restarted mid-batch skips the lines already answered.
+//! When shutdown begins (`BatchService::drain`), the runner takes no further line, lets the
+//! lines already sent upstream finish and writes them (they are billed), and ends without
+//! finalizing: the batch stays `in_progress` and the next process runs the rest.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -23,15 +26,16 @@ use crate::envelope::error_body;
 use crate::handlers::{ctx, record_rejected};
 use crate::state::AppState;
 
-/// Starts the batch's runner unless one is already running in this process.
+/// Starts the batch's runner unless one is already running in this process or shutdown has
+/// begun (then the next process runs the batch).
 pub fn spawn(state: Arc<AppState>, id: String) {
     tokio::spawn(async move {
         let svc = state.batches.clone();
-        if !svc.claim(&id) {
+        // Held until the runner ends, so that the shutdown drain waits for it.
+        let Some(_claim) = svc.runners.claim(&id) else {
             return;
-        }
+        };
         run(&state, &svc, &id).await;
-        svc.release(&id);
     });
 }
 
@@ -85,13 +89,24 @@ async fn run(state: &AppState, svc: &BatchService, id: &str) {
         window: svc.cfg.window(),
         expires_at: stored.batch.expires_at,
     };
-    let pending = lines
+    let pending: Vec<InputLine> = lines
         .into_iter()
-        .filter(|l| !done_ok.contains(&l.custom_id) && !done_err.contains(&l.custom_id));
+        .filter(|l| !done_ok.contains(&l.custom_id) && !done_err.contains(&l.custom_id))
+        .collect();
+    let left = pending.len();
+    let runners = &svc.runners;
     let mut answers = futures::stream::iter(pending)
+        // Checked as each line is taken: once shutdown begins no further line starts, and
+        // `buffer_unordered` ends after the lines already in flight.
+        .take_while(|_| std::future::ready(!runners.stopping()))
         .map(|line| job.exec(line))
         .buffer_unordered(svc.cfg.concurrency.max(1));
-    while let Some((line, cost)) = answers.next().await {
+    let mut written = 0;
+    while let Some(answer) = answers.next().await {
+        // `None`: the line had not started when shutdown began; the next process runs it.
+        let Some((line, cost)) = answer else {
+            continue;
+        };
         let ok = line
             .response
             .as_ref()
@@ -110,8 +125,22 @@ async fn run(state: &AppState, svc: &BatchService, id: &str) {
             b.batch.switchyard.cost += cost;
         })
         .await;
+        written += 1;
+        if runners.stopping() {
+            runners.drained_one();
+        }
     }
     drop(answers);
+    // Every line gets an answer unless shutdown stopped the runner: then the batch is not
+    // finished, and stays in progress for the next process.
+    if written < left {
+        tracing::info!(
+            batch = id,
+            unstarted = left - written,
+            "batch runner stopped for shutdown; the next start runs the remaining lines"
+        );
+        return;
+    }
     finalize(svc, id).await;
 }
 
@@ -129,7 +158,9 @@ struct Job<'a> {
 impl Job<'_> {
     /// One line's answer and what it cost upstream. Waits for the window first; a line that
     /// cannot start (batch cancelled, window closed past the deadline) is answered with why.
-    async fn exec(&self, line: InputLine) -> (OutputLine, Usd) {
+    /// `None` when shutdown began before the line was sent upstream: it is left unanswered,
+    /// not an error, so that the next process runs it.
+    async fn exec(&self, line: InputLine) -> Option<(OutputLine, Usd)> {
         let skipped = |code: &str, message: &str| OutputLine {
             id: new_id("batch_req_"),
             custom_id: line.custom_id.clone(),
@@ -139,15 +170,21 @@ impl Job<'_> {
                 message: message.into(),
             }),
         };
+        let runners = &self.svc.runners;
         loop {
+            // Checked last before the upstream call (no await in between): a line that passed
+            // it is in flight, and the shutdown drain waits for it.
+            if runners.stopping() {
+                return None;
+            }
             if self.svc.status(self.id) == Some(Status::Cancelling) {
                 let msg = "The batch was cancelled before this request ran.";
-                return (skipped("batch_cancelled", msg), Usd::ZERO);
+                return Some((skipped("batch_cancelled", msg), Usd::ZERO));
             }
             if self.expires_at.is_some_and(|e| now_s() >= e) {
                 let msg =
                     "This request could not be executed before the completion window expired.";
-                return (skipped("batch_expired", msg), Usd::ZERO);
+                return Some((skipped("batch_expired", msg), Usd::ZERO));
             }
             let wait = self
                 .window
@@ -155,8 +192,12 @@ impl Job<'_> {
             if wait.is_zero() {
                 break;
             }
-            // Short naps, so that a cancel or the deadline is noticed while waiting.
-            tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+            // Short naps, so that a cancel or the deadline is noticed while waiting; a line
+            // waiting for the window has not started, so shutdown stops it at once.
+            tokio::select! {
+                () = tokio::time::sleep(wait.min(Duration::from_secs(1))) => {}
+                () = runners.stopped() => return None,
+            }
         }
         let request_id = self.state.request_id();
         let result = if self.endpoint == "/v1/embeddings" {
@@ -178,7 +219,7 @@ impl Job<'_> {
             }),
             error: None,
         };
-        (answer, cost)
+        Some((answer, cost))
     }
 
     async fn chat(&self, request_id: &str, body: Value) -> Result<(Value, Usd), GatewayError> {
