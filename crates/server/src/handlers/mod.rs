@@ -8,6 +8,7 @@ pub mod files;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod validate;
 
 use std::time::Instant;
 
