@@ -324,6 +324,11 @@ pub struct Choice {
     pub finish_reason: Option<FinishReason>,
     #[serde(default)]
     pub logprobs: Option<ChoiceLogprobs>,
+    /// The stop sequence the answer ended on, when the upstream says which (Anthropic does;
+    /// OpenAI and Gemini only say `stop`), for dialects that report it (`/v1/messages`). Never
+    /// serialised: OpenAI responses have no such field.
+    #[serde(skip)]
+    pub stop_sequence: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

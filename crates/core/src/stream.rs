@@ -61,6 +61,7 @@ impl ChatChunk {
             delta,
             finish_reason,
             logprobs: None,
+            stop_sequence: None,
         });
         self
     }
@@ -90,6 +91,10 @@ pub struct ChunkChoice {
     pub finish_reason: Option<FinishReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<ChoiceLogprobs>,
+    /// As `Choice::stop_sequence`: set on the chunk with the finish reason when the upstream
+    /// names the sequence; never serialised.
+    #[serde(skip)]
+    pub stop_sequence: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -165,6 +170,7 @@ struct AccChoice {
     tools: Vec<ToolCall>,
     finish_reason: Option<FinishReason>,
     logprobs: Option<ChoiceLogprobs>,
+    stop_sequence: Option<String>,
 }
 
 impl StreamAccumulator {
@@ -248,6 +254,9 @@ impl StreamAccumulator {
             if c.finish_reason.is_some() {
                 acc.finish_reason.clone_from(&c.finish_reason);
             }
+            if c.stop_sequence.is_some() {
+                acc.stop_sequence.clone_from(&c.stop_sequence);
+            }
         }
     }
 
@@ -291,6 +300,7 @@ impl StreamAccumulator {
                 },
                 finish_reason: c.finish_reason,
                 logprobs: c.logprobs,
+                stop_sequence: c.stop_sequence,
             })
             .collect();
         ChatResponse {

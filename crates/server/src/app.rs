@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Response;
 use axum::routing::{get, post};
 use switchyard_engine::config::{Config, ConfigError, load_file};
 use switchyard_engine::{Engine, GatewayError, RecordSink, Shared};
@@ -67,7 +67,7 @@ impl Gateway {
 
     pub fn router(&self) -> Router {
         let limit = self.state.engine.load().config.server.max_body_bytes;
-        let mut app = Router::new()
+        let app = Router::new()
             .route(
                 "/v1/chat/completions",
                 post(handlers::chat::chat_completions),
@@ -103,6 +103,16 @@ impl Gateway {
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self.state.clone());
+        // `Router::layer` wraps each route inside axum's method dispatch, before axum adds the
+        // `Allow` header to a 405; wrapping the whole router as one service sees the finished
+        // 405, header included.
+        let mut app =
+            Router::new()
+                .fallback_service(app)
+                .layer(axum::middleware::map_response_with_state(
+                    self.state.clone(),
+                    method_not_allowed,
+                ));
         if let Some(extra) = &self.extra {
             app = app.merge(extra.clone());
         }
@@ -271,10 +281,52 @@ fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
         .collect()
 }
 
-async fn not_found(uri: http::Uri) -> Response {
+async fn not_found(State(state): State<Arc<AppState>>, uri: http::Uri) -> Response {
     let e = GatewayError::new(404, "invalid_request_error", "not_found", format!("Unknown path {}. Switchyard serves /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/models, /v1/route/explain, /health, /ready and /metrics.", uri.path()))
         .with_code("unknown_url");
-    error_response(&e, "").into_response()
+    error_response(&e, &state.request_id())
+}
+
+/// axum answers a known path called with the wrong method with a bare 405. It is rewritten
+/// here, after the router, because only then does the response carry the `Allow` header that
+/// names the methods the path takes; the envelope repeats them so the message says what to do.
+async fn method_not_allowed(
+    State(state): State<Arc<AppState>>,
+    method: http::Method,
+    uri: http::Uri,
+    resp: Response,
+) -> Response {
+    if resp.status() != http::StatusCode::METHOD_NOT_ALLOWED
+        || resp.headers().contains_key(http::header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    let allow = resp
+        .headers()
+        .get(http::header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let e = GatewayError::new(
+        405,
+        "invalid_request_error",
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; use {}.",
+            uri.path(),
+            if allow.is_empty() {
+                "another method"
+            } else {
+                &allow
+            }
+        ),
+    )
+    .with_code("method_not_allowed");
+    let mut out = error_response(&e, &state.request_id());
+    if let Some(v) = resp.headers().get(http::header::ALLOW) {
+        out.headers_mut().insert(http::header::ALLOW, v.clone());
+    }
+    out
 }
 
 /// SIGTERM or Ctrl-C.

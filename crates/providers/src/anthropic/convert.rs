@@ -354,6 +354,7 @@ pub fn from_wire(resp: wire::MessagesResponse, created: i64) -> ChatResponse {
             },
             finish_reason: resp.stop_reason.as_deref().map(finish_reason),
             logprobs: None,
+            stop_sequence: resp.stop_sequence,
         }],
         usage: Some(usage(&resp.usage)),
         system_fingerprint: None,

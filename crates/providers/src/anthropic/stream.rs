@@ -140,10 +140,11 @@ impl StreamState {
                 self.usage.merge(&usage);
                 match delta.stop_reason.as_deref() {
                     Some(r) => {
-                        vec![
+                        let mut c =
                             self.chunk()
-                                .with_delta(0, Delta::default(), Some(finish_reason(r))),
-                        ]
+                                .with_delta(0, Delta::default(), Some(finish_reason(r)));
+                        c.choices[0].stop_sequence = delta.stop_sequence;
+                        vec![c]
                     }
                     None => Vec::new(),
                 }

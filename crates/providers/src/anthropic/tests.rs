@@ -603,3 +603,47 @@ mod http_tests {
         assert!(!p.offers_logprobs());
     }
 }
+
+/// The matched stop sequence is carried (JSON and streamed, through the accumulator) for the
+/// Anthropic ingress, and stays out of the OpenAI-shaped serialisation.
+#[test]
+fn matched_stop_sequence_is_kept_but_not_serialised() {
+    let resp: wire::MessagesResponse = serde_json::from_value(json!({
+        "id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+        "content":[{"type":"text","text":"alpha beta "}],
+        "stop_reason":"stop_sequence","stop_sequence":"STOP",
+        "usage":{"input_tokens":5,"output_tokens":2}
+    }))
+    .unwrap();
+    let canonical = from_wire(resp, 7);
+    assert_eq!(canonical.choices[0].stop_sequence.as_deref(), Some("STOP"));
+    assert_eq!(canonical.choices[0].finish_reason, Some(FinishReason::Stop));
+    let openai = serde_json::to_string(&canonical).unwrap();
+    assert!(!openai.contains("stop_sequence"), "{openai}");
+
+    let transcript = [
+        ev("message_start", json!({"type":"message_start","message":{"id":"msg_S","type":"message","role":"assistant","content":[],"model":"claude-haiku","stop_reason":null,"usage":{"input_tokens":5,"output_tokens":1}}})),
+        ev("content_block_delta", json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"alpha beta "}})),
+        ev("message_delta", json!({"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"STOP"},"usage":{"output_tokens":2}})),
+        ev("message_stop", json!({"type":"message_stop"})),
+    ]
+    .concat();
+    let (chunks, end) = run(&transcript);
+    end.unwrap();
+    let last = chunks
+        .iter()
+        .find(|c| c.choices.iter().any(|ch| ch.finish_reason.is_some()))
+        .unwrap();
+    assert_eq!(last.choices[0].stop_sequence.as_deref(), Some("STOP"));
+    assert!(
+        !serde_json::to_string(last)
+            .unwrap()
+            .contains("stop_sequence")
+    );
+    let mut acc = StreamAccumulator::new();
+    chunks.iter().for_each(|c| acc.push(c));
+    assert_eq!(
+        acc.finish().choices[0].stop_sequence.as_deref(),
+        Some("STOP")
+    );
+}

@@ -121,6 +121,10 @@ pub struct MessagesResponse {
     pub content: Vec<ResponseBlock>,
     #[serde(default)]
     pub stop_reason: Option<String>,
+    /// Which of the request's `stop_sequences` ended the answer (with `stop_reason:
+    /// "stop_sequence"`).
+    #[serde(default)]
+    pub stop_sequence: Option<String>,
     #[serde(default)]
     pub usage: WireUsage,
 }
@@ -234,6 +238,8 @@ pub enum BlockDelta {
 pub struct MessageDeltaBody {
     #[serde(default)]
     pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub stop_sequence: Option<String>,
 }
 
 /// `{"type":"error","error":{"type":..,"message":..},"request_id":..}`

@@ -172,6 +172,7 @@ pub fn from_wire(
                 .as_deref()
                 .map(|r| finish_reason(r, has_calls)),
             logprobs: c.logprobs_result.as_ref().map(logprobs),
+            stop_sequence: None,
         });
     }
     if choices.is_empty() {
@@ -187,6 +188,7 @@ pub fn from_wire(
                 },
                 finish_reason: Some(FinishReason::ContentFilter),
                 logprobs: None,
+                stop_sequence: None,
             });
         }
     }

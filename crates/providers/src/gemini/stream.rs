@@ -100,6 +100,7 @@ impl StreamState {
                     },
                     finish_reason: Some(FinishReason::ContentFilter),
                     logprobs: None,
+                    stop_sequence: None,
                 });
             }
         }
@@ -154,6 +155,7 @@ impl StreamState {
                     delta,
                     finish_reason: finish,
                     logprobs: lp,
+                    stop_sequence: None,
                 });
             }
         }

@@ -293,6 +293,7 @@ pub fn parse_chat_response(
             message,
             finish_reason,
             logprobs,
+            stop_sequence: None,
         });
     }
     Ok(ChatResponse {

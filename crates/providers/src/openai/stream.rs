@@ -221,6 +221,7 @@ impl StreamDecoder {
             delta,
             finish_reason,
             logprobs,
+            stop_sequence: None,
         })
     }
 }
@@ -284,6 +285,7 @@ pub fn response_to_chunks(r: ChatResponse) -> Vec<ChatChunk> {
             },
             finish_reason: c.finish_reason,
             logprobs: c.logprobs,
+            stop_sequence: None,
         });
         out.push(chunk);
     }

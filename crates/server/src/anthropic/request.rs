@@ -38,6 +38,16 @@ pub fn to_canonical(body: &Value) -> Result<ChatRequest, GatewayError> {
         .as_u64()
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| bad("max_tokens: Input should be a valid integer"))?;
+    // Anthropic's own bounds, in its words: a request it would reject never reaches a provider
+    // (which would answer 400 after the route was spent, or, on an OpenAI upstream that takes
+    // temperature up to 2, answer 200 to a body Anthropic SDK users expect to fail).
+    if max_tokens == 0 {
+        return Err(bad(
+            "max_tokens: Input should be greater than or equal to 1",
+        ));
+    }
+    let temperature = unit_interval(obj, "temperature")?;
+    let top_p = unit_interval(obj, "top_p")?;
     let raw_messages = obj
         .get("messages")
         .and_then(Value::as_array)
@@ -120,8 +130,8 @@ pub fn to_canonical(body: &Value) -> Result<ChatRequest, GatewayError> {
             include_usage: Some(true),
             extra: Map::new(),
         }),
-        temperature: obj.get("temperature").and_then(Value::as_f64),
-        top_p: obj.get("top_p").and_then(Value::as_f64),
+        temperature,
+        top_p,
         max_tokens: Some(max_tokens),
         stop: obj
             .get("stop_sequences")
@@ -145,6 +155,22 @@ pub fn to_canonical(body: &Value) -> Result<ChatRequest, GatewayError> {
         extra,
         ..ChatRequest::default()
     })
+}
+
+/// An optional number in 0..=1 (Anthropic's range for `temperature` and `top_p`).
+fn unit_interval(obj: &Map<String, Value>, field: &str) -> Result<Option<f64>, GatewayError> {
+    let Some(v) = obj.get(field).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let x = v
+        .as_f64()
+        .ok_or_else(|| bad(format!("{field}: Input should be a valid number")))?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(bad(format!(
+            "{field}: Input should be between 0 and 1 (Anthropic's range), got {x}"
+        )));
+    }
+    Ok(Some(x))
 }
 
 /// A user turn: tool results become `tool` messages (in order, before the rest of the turn).
@@ -298,6 +324,32 @@ mod tests {
         assert_eq!(req.parallel_tool_calls, Some(false));
         assert_eq!(req.stop_list(), vec!["END"]);
         assert_eq!(req.max_tokens, Some(100));
+    }
+
+    #[test]
+    fn out_of_range_sampling_and_max_tokens_are_rejected() {
+        let base = json!({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+        let cases = [
+            ("max_tokens", json!(0), "greater than or equal to 1"),
+            ("temperature", json!(3), "between 0 and 1"),
+            ("temperature", json!(-0.1), "between 0 and 1"),
+            ("temperature", json!("hot"), "valid number"),
+            ("top_p", json!(1.5), "between 0 and 1"),
+        ];
+        for (field, value, words) in cases {
+            let mut body = base.clone();
+            body[field] = value.clone();
+            let e = to_canonical(&body).expect_err(field);
+            assert_eq!(e.status, 400, "{field}={value}");
+            assert!(e.message.starts_with(field), "{}", e.message);
+            assert!(e.message.contains(words), "{}", e.message);
+        }
+        let mut ok = base.clone();
+        ok["temperature"] = json!(1);
+        ok["top_p"] = json!(0);
+        ok["max_tokens"] = json!(1);
+        let req = to_canonical(&ok).expect("in range");
+        assert_eq!((req.temperature, req.top_p), (Some(1.0), Some(0.0)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use switchyard_core::ChatChunk;
 use switchyard_core::sse::named_frame;
 
-use super::response::{stop_reason, usage};
+use super::response::{message_id, stop, usage};
 
 #[derive(Default)]
 pub struct Translator {
@@ -17,7 +17,8 @@ pub struct Translator {
     next_block: usize,
     /// Canonical tool index -> the block index it opened.
     tools: Vec<(u32, usize)>,
-    stop: Option<&'static str>,
+    /// `stop_reason` and `stop_sequence` for the closing `message_delta`.
+    stop: Option<(&'static str, Option<String>)>,
     finished: bool,
 }
 
@@ -36,7 +37,7 @@ impl Translator {
             out.push(frame(
                 "message_start",
                 &json!({"type": "message_start", "message": {
-                    "id": format!("msg_{}", c.id), "type": "message", "role": "assistant", "content": [],
+                    "id": message_id(&c.id), "type": "message", "role": "assistant", "content": [],
                     "model": c.model, "stop_reason": null, "stop_sequence": null,
                     "usage": {"input_tokens": 0, "output_tokens": 0}}}),
             ));
@@ -97,7 +98,10 @@ impl Translator {
                 }
             }
             if choice.finish_reason.is_some() {
-                self.stop = Some(stop_reason(choice.finish_reason.as_ref()));
+                self.stop = Some(stop(
+                    choice.finish_reason.as_ref(),
+                    choice.stop_sequence.as_deref(),
+                ));
             }
         }
         if let Some(u) = &c.usage {
@@ -112,9 +116,10 @@ impl Translator {
         }
         self.finished = true;
         self.close(out);
+        let (reason, seq) = self.stop.take().unwrap_or(("end_turn", None));
         out.push(frame(
             "message_delta",
-            &json!({"type": "message_delta", "delta": {"stop_reason": self.stop.unwrap_or("end_turn"), "stop_sequence": null}, "usage": usage(u)}),
+            &json!({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": seq}, "usage": usage(u)}),
         ));
         out.push(frame("message_stop", &json!({"type": "message_stop"})));
     }
@@ -122,5 +127,48 @@ impl Translator {
     pub fn error(&mut self, body: &Value, out: &mut Vec<Bytes>) {
         self.finished = true;
         out.push(frame("error", body));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::{Delta, FinishReason, Usage};
+
+    fn events(out: &[Bytes]) -> Vec<Value> {
+        out.iter()
+            .map(|b| {
+                let s = std::str::from_utf8(b).unwrap();
+                let data = s.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                serde_json::from_str(data).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn message_id_has_one_prefix_and_the_stop_sequence_is_reported() {
+        for (upstream_id, want) in [("msg_sim1", "msg_sim1"), ("chatcmpl-1", "msg_chatcmpl-1")] {
+            let mut tr = Translator::new();
+            let mut out = Vec::new();
+            let mut last = ChatChunk::new(upstream_id, 1, "m").with_delta(
+                0,
+                Delta::default(),
+                Some(FinishReason::Stop),
+            );
+            last.choices[0].stop_sequence = Some("STOP".to_owned());
+            tr.chunk(
+                &ChatChunk::new(upstream_id, 1, "m").with_delta(0, Delta::text("hi"), None),
+                &mut out,
+            );
+            tr.chunk(&last, &mut out);
+            let mut usage = ChatChunk::new(upstream_id, 1, "m");
+            usage.usage = Some(Usage::default());
+            tr.chunk(&usage, &mut out);
+            let ev = events(&out);
+            assert_eq!(ev[0]["message"]["id"], want);
+            let delta = ev.iter().find(|e| e["type"] == "message_delta").unwrap();
+            assert_eq!(delta["delta"]["stop_reason"], "stop_sequence");
+            assert_eq!(delta["delta"]["stop_sequence"], "STOP");
+        }
     }
 }

@@ -233,7 +233,7 @@ impl Job<'_> {
                 )
                 .with_param("stream"));
             }
-            crate::handlers::chat::validate(&req)?;
+            crate::handlers::validate::validate(&req)?;
             let controls = Controls::parse(
                 &HeaderMap::new(),
                 req.switchyard.as_ref(),

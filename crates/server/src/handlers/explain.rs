@@ -11,6 +11,7 @@ use http::HeaderMap;
 use switchyard_core::ChatRequest;
 use switchyard_engine::{Controls, GatewayError};
 
+use super::validate::validate;
 use super::{authenticate, body_bytes, parse_json};
 use crate::envelope::error_response;
 use crate::state::AppState;
@@ -25,6 +26,8 @@ pub async fn explain(
     let result = (|| {
         authenticate(&state, &headers)?;
         let req: ChatRequest = parse_json(&body_bytes(body)?)?;
+        // The same 400 the real endpoint gives: a body it would reject has no routing decision.
+        validate(&req)?;
         let controls = Controls::parse(&headers, req.switchyard.as_ref(), req.provider.as_ref())?;
         let mut plan = engine.plan(&req, &controls)?;
         // What the request path does next: the per-prompt router may reorder the candidates.

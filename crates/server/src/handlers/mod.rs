@@ -1,6 +1,7 @@
 //! One module per endpoint, plus the steps they share (auth, body parsing, context).
 
 pub mod batches;
+mod body;
 pub mod chat;
 pub mod embeddings;
 pub mod explain;
@@ -8,15 +9,15 @@ pub mod files;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod validate;
 
 use std::time::Instant;
 
-use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http::HeaderMap;
-use serde::de::DeserializeOwned;
 use switchyard_engine::{Controls, Engine, GatewayError, RequestCtx};
+
+pub use body::{body_bytes, parse_json};
 
 use crate::state::AppState;
 
@@ -67,61 +68,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The body as bytes, or the right 4xx: 413 when over the limit.
-pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, GatewayError> {
-    body.map_err(|r| {
-        if r.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-            GatewayError::new(
-                413,
-                "invalid_request_error",
-                "too_large",
-                "Request body too large for this gateway ([server] max_body_bytes).",
-            )
-            .with_code("request_too_large")
-        } else {
-            GatewayError::bad_request(format!("Could not read the request body: {r}"))
-        }
-    })
-}
-
-/// Parse JSON into `T`, naming the offending field on a type error.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
-    if bytes.is_empty() {
-        return Err(GatewayError::bad_request(
-            "The request body is empty; send a JSON object.",
-        ));
-    }
-    // The plain parse is the fast path; only a body that fails is parsed again with path
-    // tracking (which nearly doubled the parse's cost on every request) to name the field.
-    let fast = match serde_json::from_slice::<T>(bytes) {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
-    };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let tracked: Result<T, _> = serde_path_to_error::deserialize(&mut de);
-    let Err(e) = tracked else {
-        // Only the end-of-input check failed (trailing characters after the object).
-        return Err(GatewayError::bad_request(format!(
-            "We could not parse the JSON body of your request ({fast}). Send valid JSON."
-        )));
-    };
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    let msg = if inner.is_syntax() || inner.is_eof() {
-        format!("We could not parse the JSON body of your request ({inner}). Send valid JSON.")
-    } else if path == "." {
-        format!("Invalid request body: {inner}")
-    } else {
-        format!("Invalid value for `{path}`: {inner}")
-    };
-    let err = GatewayError::bad_request(msg);
-    Err(if path == "." {
-        err
-    } else {
-        err.with_param(path)
-    })
-}
-
 pub fn ctx(request_id: String, tenant: String, started: Instant, controls: Controls) -> RequestCtx {
     RequestCtx {
         request_id,
@@ -154,35 +100,4 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_json;
-    use switchyard_core::ChatRequest;
-
-    #[test]
-    fn bodies_parse_fast_and_failures_still_name_the_field() {
-        let ok = br#"{"model": "m", "messages": [{"role": "user", "content": "hi"}]}"#;
-        assert_eq!(parse_json::<ChatRequest>(ok).expect("valid").model, "m");
-        let wrong = br#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}"#;
-        let e = parse_json::<ChatRequest>(wrong).expect_err("wrong type");
-        assert_eq!((e.status, e.param.as_deref()), (400, Some("temperature")));
-        assert!(
-            e.message.contains("Invalid value for `temperature`"),
-            "{}",
-            e.message
-        );
-        let trailing = br#"{"model": "m", "messages": []} extra"#;
-        let e = parse_json::<ChatRequest>(trailing).expect_err("trailing characters");
-        assert_eq!((e.status, e.param.as_deref()), (400, None));
-        assert!(e.message.contains("trailing characters"), "{}", e.message);
-        let broken = br#"{"model": "m", "messages": ["#;
-        let e = parse_json::<ChatRequest>(broken).expect_err("truncated");
-        assert!(
-            e.message.contains("could not parse the JSON body"),
-            "{}",
-            e.message
-        );
-    }
 }
