@@ -1,6 +1,8 @@
 //! Pricing seam: the cost of a usage on a model, and the bill of a whole request.
 //! An unknown price is `None` (reported as null), never zero.
 
+use std::sync::atomic::Ordering;
+
 use switchyard_core::{AttemptCost, AttemptRecord, CostDetails, Usage, Usd};
 
 use crate::runtime::{Engine, ModelRt};
@@ -37,9 +39,21 @@ impl Bill {
 }
 
 impl Engine {
-    /// USD for `usage` on `model` now. None = price unknown.
+    /// USD for `usage` on `model` now. None = price unknown, logged once per model (the
+    /// request's null cost and `switchyard_unknown_cost_requests_total` say it per request).
     pub fn price(&self, model: &ModelRt, usage: &Usage) -> Option<Usd> {
-        self.prices.cost(&model.price_id, usage)
+        let cost = self.prices.cost(&model.price_id, usage);
+        if cost.is_none() && !model.price_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                model = %model.name,
+                price_id = %model.price_id,
+                "no price known for model {} (price id {}): its costs are reported as null, \
+                 not $0; add it under [pricing.overrides] to price it",
+                model.name,
+                model.price_id,
+            );
+        }
+        cost
     }
 
     /// Bill the request: the winning attempt's usage priced on its model (failed attempts are
@@ -106,3 +120,7 @@ impl PriceSource for NoPrices {
         None
     }
 }
+
+#[cfg(test)]
+#[path = "cost_tests.rs"]
+mod tests;

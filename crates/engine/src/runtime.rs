@@ -113,6 +113,9 @@ pub struct ModelRt {
     pub quality_default: Option<f64>,
     /// The price book's slot for `price_id`, remembered per book generation.
     pub price_slot: switchyard_pricing::PriceSlot,
+    /// Set once the unknown price of this model was logged: one warning per model and config
+    /// generation, not one per request.
+    pub price_warned: std::sync::atomic::AtomicBool,
     /// The OpenAI encoding prompt tokens are counted in, with `[pricing] token_count =
     /// "exact"` and a model of that family; `None` = the estimate.
     pub encoding: Option<crate::tokens::Encoding>,
@@ -281,6 +284,7 @@ impl Engine {
                 quality_by_task: Box::default(),
                 quality_default: m.quality.get("default").copied(),
                 price_slot: switchyard_pricing::PriceSlot::default(),
+                price_warned: std::sync::atomic::AtomicBool::new(false),
                 encoding: (pricing_cfg.token_count == crate::tokens::TokenCount::Exact)
                     .then(|| crate::tokens::Encoding::of_model(m.upstream_name(name)))
                     .flatten(),

@@ -1,0 +1,74 @@
+//! Unknown prices: warned about once per model, never billed as zero.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use switchyard_core::Usage;
+
+use crate::runtime::{Engine, NullSink, Shared};
+
+const CONFIG: &str = r#"
+[providers.p]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+keys = ["plain:k"]
+
+[models.priced]
+provider = "p"
+price_id = "t/priced"
+
+[models.unpriced]
+provider = "p"
+
+[models.vectors]
+provider = "p"
+mode = "embedding"
+
+[pricing.overrides."t/priced"]
+input = "0.15"
+output = "0.6"
+cached_input = "0.075"
+context_window = 128000
+"#;
+
+fn engine() -> Engine {
+    let cfg = crate::config::load_str(CONFIG).unwrap();
+    Engine::build(cfg, Shared::new(), Arc::new(NullSink)).unwrap()
+}
+
+/// Everything written through `tracing` while it is the default subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_unknown_price_is_null_and_warned_about_once_per_model() {
+    let e = engine();
+    let out = Captured::default();
+    let w = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || w.clone())
+        .with_ansi(false)
+        .finish();
+    let usage = Usage::from_classes(10, 0, 0, 5, 0);
+    tracing::subscriber::with_default(subscriber, || {
+        let m = e.model("unpriced").unwrap();
+        for _ in 0..3 {
+            assert_eq!(e.price(m, &usage), None);
+        }
+        assert!(e.price(e.model("priced").unwrap(), &usage).is_some());
+    });
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(warnings[0].contains("unpriced"), "{text}");
+}
