@@ -1,9 +1,10 @@
-//! Unknown prices: warned about once per model, never billed as zero.
+//! Unknown prices: warned about once per model, never billed as zero; defaults of models
+//! nothing describes.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use switchyard_core::Usage;
+use switchyard_core::{Capabilities, Usage};
 
 use crate::runtime::{Engine, NullSink, Shared};
 
@@ -71,4 +72,18 @@ fn an_unknown_price_is_null_and_warned_about_once_per_model() {
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "{text}");
     assert!(warnings[0].contains("unpriced"), "{text}");
+}
+
+#[test]
+fn an_undescribed_embedding_model_has_no_chat_capabilities() {
+    let e = engine();
+    assert_eq!(
+        e.model("vectors").unwrap().caps,
+        Capabilities {
+            embeddings: true,
+            ..Capabilities::default()
+        }
+    );
+    let chat = e.model("unpriced").unwrap().caps;
+    assert!(chat.tools && chat.json_schema && !chat.embeddings);
 }
