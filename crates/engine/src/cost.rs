@@ -80,6 +80,36 @@ impl Engine {
     }
 }
 
+/// A model's per-token prices as `GET /v1/models` lists them (OpenRouter's `pricing`). The
+/// optional classes are set only where the catalog (or an override) names a rate of its own;
+/// otherwise they bill at the input or output rate and are left out, as OpenRouter does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedPrices {
+    pub prompt: Usd,
+    pub completion: Usd,
+    pub input_cache_read: Option<Usd>,
+    pub input_cache_write: Option<Usd>,
+    pub internal_reasoning: Option<Usd>,
+}
+
+impl Engine {
+    /// What a request sent now pays per token on `model` (live book: catalog, overrides, and
+    /// the rules in force at this moment; base tier, no batch or flex discount). None: the
+    /// price is unknown.
+    pub fn listed_prices(&self, model: &ModelRt) -> Option<ListedPrices> {
+        let book = self.shared.prices.current();
+        let listed = book.entry(&model.price_id)?.prices.clone();
+        let r = book.rates(&model.price_id, 0, &switchyard_pricing::PricingCtx::now())?;
+        Some(ListedPrices {
+            prompt: r.input,
+            completion: r.output,
+            input_cache_read: listed.cached_input.map(|_| r.cached_input),
+            input_cache_write: listed.cache_write.map(|_| r.cache_write),
+            internal_reasoning: listed.reasoning.map(|_| r.reasoning),
+        })
+    }
+}
+
 /// Prices by catalog id. Filled from `switchyard-pricing`; a table-driven stand-in keeps the
 /// engine testable without the catalog.
 pub trait PriceSource: Send + Sync {

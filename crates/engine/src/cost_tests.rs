@@ -1,10 +1,10 @@
-//! Unknown prices: warned about once per model, never billed as zero; defaults of models
-//! nothing describes.
+//! Unknown prices: warned about once per model, never billed as zero; listed prices are the
+//! live book's per-token rates.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use switchyard_core::{Capabilities, Usage};
+use switchyard_core::{Capabilities, Usage, Usd};
 
 use crate::runtime::{Engine, NullSink, Shared};
 
@@ -72,6 +72,21 @@ fn an_unknown_price_is_null_and_warned_about_once_per_model() {
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "{text}");
     assert!(warnings[0].contains("unpriced"), "{text}");
+}
+
+#[test]
+fn listed_prices_are_per_token_from_the_live_book() {
+    let e = engine();
+    let p = e.listed_prices(e.model("priced").unwrap()).unwrap();
+    assert_eq!(p.prompt, Usd::from_str_exact("0.00000015").unwrap());
+    assert_eq!(p.completion.to_string(), "0.0000006");
+    assert_eq!(
+        p.input_cache_read.map(|u| u.to_string()).as_deref(),
+        Some("0.000000075")
+    );
+    // No own rate in the catalog: left out (it bills at the input rate).
+    assert_eq!(p.input_cache_write, None);
+    assert_eq!(e.listed_prices(e.model("unpriced").unwrap()), None);
 }
 
 #[test]

@@ -24,6 +24,37 @@ fn find<'a>(all: &'a [Value], id: &str) -> &'a Value {
 }
 
 #[tokio::test]
+async fn models_carry_openrouter_pricing_and_null_when_unknown() {
+    let env = TestEnv::demo().await;
+    let all = models(&env).await;
+    for m in &all {
+        // What the OpenAI SDK's models.list() reads.
+        for field in ["id", "object", "created", "owned_by"] {
+            assert!(!m[field].is_null(), "{field} missing in {m}");
+        }
+        assert!(m.get("pricing").is_some(), "no pricing key in {m}");
+    }
+    let mini = &find(&all, "openai/gpt-4o-mini")["pricing"];
+    assert_eq!(mini["prompt"], "0.00000015");
+    assert_eq!(mini["completion"], "0.0000006");
+    assert_eq!(mini["input_cache_read"], "0.000000075");
+    // An unknown price is null, never zeros.
+    assert!(find(&all, "local/llama")["pricing"].is_null());
+    // An alias is its target under another name.
+    assert_eq!(find(&all, "gpt-4o-mini")["pricing"], *mini);
+    assert_eq!(find(&all, "gpt-4o-mini")["context_length"], 128_000);
+    // A route: no single price, its candidates named.
+    let auto = find(&all, "auto");
+    assert!(auto["pricing"].is_null());
+    assert!(
+        !auto["switchyard"]["candidates"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn embedding_models_report_no_chat_capabilities() {
     let env = TestEnv::demo().await;
     let all = models(&env).await;
