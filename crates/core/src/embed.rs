@@ -69,4 +69,10 @@ fn embedding_object() -> String {
 pub struct EmbedUsage {
     pub prompt_tokens: u64,
     pub total_tokens: u64,
+    /// USD for this request, all attempts. Set by the gateway; `null` when a price is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Value>,
+    /// Per-attempt costs, baseline and saving, as on chat answers. Set by the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_details: Option<Box<crate::usage::CostDetails>>,
 }

@@ -71,3 +71,52 @@ async fn embedding_models_report_no_chat_capabilities() {
         assert_eq!(m["context_length"], context, "{id}");
     }
 }
+
+async fn embed(env: &TestEnv, body: Value) -> (http::HeaderMap, Value) {
+    let r = env
+        .client()
+        .post(env.url("/v1/embeddings"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    (h, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn embeddings_carry_cost_and_cost_details() {
+    let env = TestEnv::demo().await;
+    let (h, b) = embed(
+        &env,
+        json!({"model": "openai/text-embedding-3-small", "input": "hi there"}),
+    )
+    .await;
+    let header: f64 = h["x-switchyard-cost"].to_str().unwrap().parse().unwrap();
+    assert!(header > 0.0);
+    assert_eq!(b["usage"]["cost"].as_f64(), Some(header), "{b}");
+    let attempts = b["usage"]["cost_details"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["cost"].as_f64(), Some(header));
+    let id = h["x-switchyard-request-id"].to_str().unwrap();
+    let rec = env.records.wait_for(id).await;
+    assert_eq!(rec.cost.map(|c| c.to_f64()), Some(header));
+
+    // Unknown price: null in the body, no header, null in the record.
+    let (h, b) = embed(
+        &env,
+        json!({"model": "google/text-embedding-004", "input": "hi there"}),
+    )
+    .await;
+    assert!(
+        b["usage"]["cost"].is_null() && b["usage"].get("cost").is_some(),
+        "{b}"
+    );
+    assert!(!h.contains_key("x-switchyard-cost"));
+    let rec = env
+        .records
+        .wait_for(h["x-switchyard-request-id"].to_str().unwrap())
+        .await;
+    assert_eq!(rec.cost, None);
+}
