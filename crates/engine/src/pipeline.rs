@@ -350,6 +350,8 @@ impl Engine {
         let bill = self.bill(m, Some(&usage), &mut won.attempts, None);
         // The body carries the same cost as the header and the record (SPEC: every response).
         (body.usage.cost, body.usage.cost_details) = cost_fields(&bill, &won.attempts);
+        // One place for every provider kind: upstreams without base64 answer in floats.
+        body.encode_as_requested(req.encoding_format.as_deref());
         let overhead = rctx.started.elapsed().saturating_sub(won.upstream_time);
         fill_success(
             &mut rec,

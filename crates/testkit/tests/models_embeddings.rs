@@ -120,3 +120,56 @@ async fn embeddings_carry_cost_and_cost_details() {
         .await;
     assert_eq!(rec.cost, None);
 }
+
+/// Standard base64 -> bytes (test helper; the inputs are well-formed).
+fn unbase64(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != b'=')
+            .fold(0u32, |n, (i, &c)| n | u32::from(val(c)) << (18 - 6 * i));
+        let bytes = n.to_be_bytes();
+        let pad = chunk.iter().filter(|c| **c == b'=').count();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    out
+}
+
+#[tokio::test]
+async fn base64_encoding_is_honoured_for_every_provider_kind() {
+    let env = TestEnv::demo().await;
+    for model in ["google/text-embedding-004", "openai/text-embedding-3-small"] {
+        let input = json!(["hello world", "goodbye"]);
+        let (_, floats) = embed(&env, json!({"model": model, "input": input})).await;
+        let (_, b64) = embed(
+            &env,
+            json!({"model": model, "input": input, "encoding_format": "base64"}),
+        )
+        .await;
+        for i in 0..2 {
+            let s = b64["data"][i]["embedding"].as_str().unwrap_or_else(|| {
+                panic!("{model}: not a base64 string: {}", b64["data"][i]);
+            });
+            let got: Vec<f32> = unbase64(s)
+                .chunks(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let want: Vec<f32> = floats["data"][i]["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            assert_eq!(got, want, "{model}");
+        }
+    }
+}
