@@ -1,6 +1,8 @@
 //! Pricing seam: the cost of a usage on a model, and the bill of a whole request.
 //! An unknown price is `None` (reported as null), never zero.
 
+use std::sync::atomic::Ordering;
+
 use switchyard_core::{AttemptCost, AttemptRecord, CostDetails, Usage, Usd};
 
 use crate::runtime::{Engine, ModelRt};
@@ -37,9 +39,21 @@ impl Bill {
 }
 
 impl Engine {
-    /// USD for `usage` on `model` now. None = price unknown.
+    /// USD for `usage` on `model` now. None = price unknown, logged once per model (the
+    /// request's null cost and `switchyard_unknown_cost_requests_total` say it per request).
     pub fn price(&self, model: &ModelRt, usage: &Usage) -> Option<Usd> {
-        self.prices.cost(&model.price_id, usage)
+        let cost = self.prices.cost(&model.price_id, usage);
+        if cost.is_none() && !model.price_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                model = %model.name,
+                price_id = %model.price_id,
+                "no price known for model {} (price id {}): its costs are reported as null, \
+                 not $0; add it under [pricing.overrides] to price it",
+                model.name,
+                model.price_id,
+            );
+        }
+        cost
     }
 
     /// Bill the request: the winning attempt's usage priced on its model (failed attempts are
@@ -63,6 +77,36 @@ impl Engine {
             .try_fold(Usd::ZERO, |acc, a| Some(acc + a.cost?));
         let baseline = baseline.and_then(|b| self.price(&self.models[b], usage));
         Bill { total, baseline }
+    }
+}
+
+/// A model's per-token prices as `GET /v1/models` lists them (OpenRouter's `pricing`). The
+/// optional classes are set only where the catalog (or an override) names a rate of its own;
+/// otherwise they bill at the input or output rate and are left out, as OpenRouter does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedPrices {
+    pub prompt: Usd,
+    pub completion: Usd,
+    pub input_cache_read: Option<Usd>,
+    pub input_cache_write: Option<Usd>,
+    pub internal_reasoning: Option<Usd>,
+}
+
+impl Engine {
+    /// What a request sent now pays per token on `model` (live book: catalog, overrides, and
+    /// the rules in force at this moment; base tier, no batch or flex discount). None: the
+    /// price is unknown.
+    pub fn listed_prices(&self, model: &ModelRt) -> Option<ListedPrices> {
+        let book = self.shared.prices.current();
+        let listed = book.entry(&model.price_id)?.prices.clone();
+        let r = book.rates(&model.price_id, 0, &switchyard_pricing::PricingCtx::now())?;
+        Some(ListedPrices {
+            prompt: r.input,
+            completion: r.output,
+            input_cache_read: listed.cached_input.map(|_| r.cached_input),
+            input_cache_write: listed.cache_write.map(|_| r.cache_write),
+            internal_reasoning: listed.reasoning.map(|_| r.reasoning),
+        })
     }
 }
 
@@ -106,3 +150,7 @@ impl PriceSource for NoPrices {
         None
     }
 }
+
+#[cfg(test)]
+#[path = "cost_tests.rs"]
+mod tests;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use switchyard_core::{
-    AttemptRecord, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, RequestRecord,
-    TokenCounts, Usage, Usd,
+    AttemptRecord, ChatRequest, ChatResponse, CostDetails, EmbedRequest, EmbedResponse,
+    RequestRecord, TokenCounts, Usage, Usd,
 };
 
 use crate::attempt::AttemptSpec;
@@ -348,6 +348,10 @@ impl Engine {
             ..Usage::default()
         };
         let bill = self.bill(m, Some(&usage), &mut won.attempts, None);
+        // The body carries the same cost as the header and the record (SPEC: every response).
+        (body.usage.cost, body.usage.cost_details) = cost_fields(&bill, &won.attempts);
+        // One place for every provider kind: upstreams without base64 answer in floats.
+        body.encode_as_requested(req.encoding_format.as_deref());
         let overhead = rctx.started.elapsed().saturating_sub(won.upstream_time);
         fill_success(
             &mut rec,
@@ -398,11 +402,22 @@ impl Engine {
 
 /// Put `cost` and `cost_details` into a usage object the client will see.
 pub(crate) fn attach_cost(u: &mut Usage, bill: &crate::cost::Bill, attempts: &[AttemptRecord]) {
-    u.cost = Some(
-        bill.total
-            .map_or(serde_json::Value::Null, |c| json!(c.to_f64())),
-    );
-    u.cost_details = Some(Box::new(bill.details(attempts)));
+    (u.cost, u.cost_details) = cost_fields(bill, attempts);
+}
+
+/// `usage.cost` (null when a price is unknown) and `usage.cost_details`, for chat and
+/// embeddings alike.
+fn cost_fields(
+    bill: &crate::cost::Bill,
+    attempts: &[AttemptRecord],
+) -> (Option<serde_json::Value>, Option<Box<CostDetails>>) {
+    (
+        Some(
+            bill.total
+                .map_or(serde_json::Value::Null, |c| json!(c.to_f64())),
+        ),
+        Some(Box::new(bill.details(attempts))),
+    )
 }
 
 pub(crate) fn fill_success(

@@ -113,6 +113,9 @@ pub struct ModelRt {
     pub quality_default: Option<f64>,
     /// The price book's slot for `price_id`, remembered per book generation.
     pub price_slot: switchyard_pricing::PriceSlot,
+    /// Set once the unknown price of this model was logged: one warning per model and config
+    /// generation, not one per request.
+    pub price_warned: std::sync::atomic::AtomicBool,
     /// The OpenAI encoding prompt tokens are counted in, with `[pricing] token_count =
     /// "exact"` and a model of that family; `None` = the estimate.
     pub encoding: Option<crate::tokens::Encoding>,
@@ -244,16 +247,11 @@ impl Engine {
             let caps = m
                 .capabilities
                 .or(entry.as_ref().map(|e| e.capabilities))
-                .unwrap_or(Capabilities {
-                    tools: true,
-                    json_schema: true,
-                    vision: false,
-                    logprobs: provider.offers_logprobs(),
-                    embeddings: m.is_embedding(),
-                });
+                .unwrap_or_else(|| default_caps(m.is_embedding(), provider.offers_logprobs()));
             let caps = Capabilities {
                 // A wire format without logprobs cannot deliver them whatever the catalog says.
                 logprobs: caps.logprobs && provider.offers_logprobs(),
+                embeddings: caps.embeddings || m.is_embedding(),
                 ..caps
             };
             let context_window = m.context_window.or_else(|| {
@@ -281,6 +279,7 @@ impl Engine {
                 quality_by_task: Box::default(),
                 quality_default: m.quality.get("default").copied(),
                 price_slot: switchyard_pricing::PriceSlot::default(),
+                price_warned: std::sync::atomic::AtomicBool::new(false),
                 encoding: (pricing_cfg.token_count == crate::tokens::TokenCount::Exact)
                     .then(|| crate::tokens::Encoding::of_model(m.upstream_name(name)))
                     .flatten(),
@@ -373,6 +372,25 @@ impl Engine {
 
     pub fn model(&self, name: &str) -> Option<&ModelRt> {
         self.model_index.get(name).map(|&i| &self.models[i])
+    }
+}
+
+/// What a model neither the config nor the catalog describes is assumed to do: a chat model
+/// the common chat features, an embedding model (`mode = "embedding"`) embeddings and nothing
+/// else, so routing never sends it tools, schemas or logprobs requests.
+fn default_caps(embedding: bool, offers_logprobs: bool) -> Capabilities {
+    if embedding {
+        return Capabilities {
+            embeddings: true,
+            ..Capabilities::default()
+        };
+    }
+    Capabilities {
+        tools: true,
+        json_schema: true,
+        vision: false,
+        logprobs: offers_logprobs,
+        embeddings: false,
     }
 }
 

@@ -116,7 +116,6 @@ fn records_become_valid_prometheus_text() {
     r3.status = 503;
     m.observe(&r3);
     m.set_breaker_state("openai/gpt-4o-mini@key#1", 2);
-    m.inc_unknown_price("mystery/model");
     m.set_catalog_age_seconds(12.5);
     m.observe_cache_similarity(0.93);
 
@@ -174,6 +173,13 @@ fn records_become_valid_prometheus_text() {
         Some("1")
     );
     assert_eq!(get(&s, "switchyard_cost_microdollars_total", &odd), None);
+    // One metric for unknown prices: no family that nothing ever increments.
+    let unknown: Vec<&str> = types
+        .keys()
+        .map(String::as_str)
+        .filter(|n| n.contains("unknown"))
+        .collect();
+    assert_eq!(unknown, ["switchyard_unknown_cost_requests_total"]);
     assert_eq!(
         get(&s, "switchyard_requests_total", &[("status", "503")]),
         Some("1")

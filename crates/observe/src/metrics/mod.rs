@@ -1,5 +1,9 @@
 //! Gateway metrics in Prometheus text format, fed from `RequestRecord`s and a few direct calls
-//! (breaker state, unknown prices, catalog age, semantic-cache similarity).
+//! (breaker state, catalog age, semantic-cache similarity).
+//!
+//! Unknown prices have one metric, `switchyard_unknown_cost_requests_total` (requests whose
+//! cost is null, by served model), counted from the record like every other request metric;
+//! the engine logs a warning naming the model once.
 //!
 //! Label values come from config names (served model, provider, route, task), never from what a
 //! client typed (`requested_model` is not a label). Each label dimension still keeps at most
@@ -64,7 +68,6 @@ pub struct Metrics {
     retries: Family<Counter>,
     escalations: Family<Counter>,
     breaker: Family<Gauge>,
-    unknown_price: Family<Counter>,
     catalog_age_ms: Family<Gauge>,
     similarity: Family<Histogram>,
     log: OnceLock<Arc<LogCounters>>,
@@ -122,7 +125,7 @@ impl Metrics {
             .scaled(Scale::NanoToMicro),
             unknown_cost: Family::new(
                 "switchyard_unknown_cost_requests_total",
-                "Requests whose cost is unknown because a price is missing.",
+                "Requests whose cost is unknown (null, never $0) because a model's price is missing.",
                 &["model", "provider"],
             ),
             latency: Family::new(
@@ -172,11 +175,6 @@ impl Metrics {
                 "switchyard_breaker_state",
                 "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open.",
                 &["deployment"],
-            ),
-            unknown_price: Family::new(
-                "switchyard_unknown_price_total",
-                "Cost computations that met a model without a price.",
-                &["model"],
             ),
             catalog_age_ms: Family::new(
                 "switchyard_price_catalog_age_seconds",
@@ -299,10 +297,6 @@ impl Metrics {
             .store(i64::from(state), Ordering::Relaxed);
     }
 
-    pub fn inc_unknown_price(&self, model: &str) {
-        inc(&self.unknown_price, &[self.dims.model.bound(model)], 1);
-    }
-
     pub fn set_catalog_age_seconds(&self, age: f64) {
         // Kept as integer milliseconds; the thousandths formatter prints it as seconds.
         let millis = if age.is_finite() && age > 0.0 {
@@ -343,7 +337,6 @@ impl Metrics {
         self.retries.render(&mut out);
         self.escalations.render(&mut out);
         self.breaker.render(&mut out);
-        self.unknown_price.render(&mut out);
         self.catalog_age_ms.render(&mut out);
         self.similarity.render(&mut out);
         if let Some(c) = self.log.get() {

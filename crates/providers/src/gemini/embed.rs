@@ -95,6 +95,7 @@ pub fn from_wire(
         usage: EmbedUsage {
             prompt_tokens: tokens,
             total_tokens: tokens,
+            ..EmbedUsage::default()
         },
     })
 }
