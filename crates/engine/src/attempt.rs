@@ -17,7 +17,9 @@
 //!    `usage.cost_details`, and in the error message if nothing else answered.
 //! 3. **Breaker and keys**: a deployment (provider + model + key) whose breaker is open is not
 //!    called (`skipped:breaker-open`); dead and cooling keys are not used.
-//! 4. **Outcome**: success wins; a client error stops; a context overflow moves to a larger
+//! 4. **Outcome**: success wins; a client error stops; a provider that cannot express the
+//!    request (`Unsupported`, refused before any upstream call) hands it to the next candidate
+//!    and is a 400 only if no candidate serves it; a context overflow moves to a larger
 //!    window; anything retryable fails over, and a second pass (after full-jitter backoff or
 //!    the upstream's retry-after, if it fits the deadline) retries what failed retryably.
 //! 5. **Hedging** (per route, off by default): see [`crate::hedge`]; the first call gets a
@@ -103,14 +105,16 @@ pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
 pub(crate) enum Next {
     Failover,
     LargerContext,
+    /// This provider cannot express the request (found before any upstream call): another
+    /// candidate may serve it, and it is the client's error only if none can.
+    Elsewhere,
     Stop,
 }
 
 pub(crate) fn next_step(e: &ProviderError) -> Next {
     match e.kind {
-        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered | ErrorKind::Unsupported => {
-            Next::Stop
-        }
+        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered => Next::Stop,
+        ErrorKind::Unsupported => Next::Elsewhere,
         ErrorKind::ContextLengthExceeded => Next::LargerContext,
         _ => Next::Failover,
     }
@@ -504,6 +508,20 @@ impl Engine {
                         if e.retryable {
                             st.retry_next.push(r.idx);
                         }
+                    }
+                    Next::Elsewhere => {
+                        // Ranked like a skip: a real upstream failure says more. The first
+                        // rejection explains a final 400 when no candidate could serve it.
+                        if st.last.is_none() {
+                            st.last = Some((e, r.idx));
+                            st.last_is_skip = true;
+                        } else {
+                            st.notes.push(format!(
+                                "{} cannot serve this request: {}",
+                                m.name, e.message
+                            ));
+                        }
+                        return Settled::Next;
                     }
                 }
                 st.last = Some((e, r.idx));

@@ -103,6 +103,8 @@ pub struct ModelRt {
     pub upstream: String,
     pub price_id: String,
     pub caps: Capabilities,
+    /// The provider's API accepts `n > 1` (a property of the wire format, not the model).
+    pub multiple_choices: bool,
     pub context_window: Option<u32>,
     pub max_output: Option<u32>,
     pub quality: BTreeMap<String, f64>,
@@ -275,6 +277,7 @@ impl Engine {
                 upstream: m.upstream_name(name).to_owned(),
                 price_id,
                 caps,
+                multiple_choices: provider.offers_multiple_choices(),
                 context_window,
                 max_output,
                 quality: m.quality.clone(),

@@ -217,6 +217,8 @@ impl Engine {
             Some("vision")
         } else if l.needs.logprobs && !m.caps.logprobs {
             Some("logprobs")
+        } else if l.needs.multiple_choices && !m.multiple_choices {
+            Some("n>1")
         } else {
             None
         };
