@@ -16,7 +16,8 @@
 //!    client is told, in `x-switchyard-attempts` (`model:skipped:cost-ceiling`), in
 //!    `usage.cost_details`, and in the error message if nothing else answered.
 //! 3. **Breaker and keys**: a deployment (provider + model + key) whose breaker is open is not
-//!    called (`skipped:breaker-open`); dead and cooling keys are not used.
+//!    called (`skipped:breaker-open`); keys out after a 401/403 (until their probe) and keys
+//!    resting after a 429 for this model are not used.
 //! 4. **Outcome**: success wins; a client error stops; a provider that cannot express the
 //!    request (`Unsupported`, refused before any upstream call) hands it to the next candidate
 //!    and is a 400 only if no candidate serves it; a context overflow moves to a larger
@@ -386,7 +387,9 @@ impl Engine {
                 }
             }
         } else {
-            let picked = m.keys.pick_with(|k| health.admit(&m.deployment(Some(k))));
+            let picked = m
+                .keys
+                .pick_with(&m.upstream, |k| health.admit(&m.deployment(Some(k))));
             match picked {
                 Ok(Some((k, s, p))) => (Some(k), Some(s), p, m.deployment(Some(k)).into_owned()),
                 Ok(None) => return None, // keyless handled above
@@ -458,6 +461,9 @@ impl Engine {
         match result {
             Ok(value) => {
                 st.attempts.push(attempt(m, "ok".to_owned(), took));
+                if let Some(k) = r.key {
+                    m.keys.mark_ok(k); // revives a rejected key this call probed
+                }
                 health.report(r.permit, Some(true));
                 Settled::Won(Won {
                     value,
@@ -475,9 +481,12 @@ impl Engine {
                 if let Some(k) = r.key {
                     match e.kind {
                         ErrorKind::Auth => m.keys.mark_dead(k),
-                        ErrorKind::RateLimited => m
-                            .keys
-                            .cool_down(k, e.retry_after.unwrap_or(Duration::from_secs(1))),
+                        // Limits are per model upstream: the key keeps serving other models.
+                        ErrorKind::RateLimited => m.keys.cool_down(
+                            k,
+                            &m.upstream,
+                            e.retry_after.unwrap_or(Duration::from_secs(1)),
+                        ),
                         _ => {}
                     }
                 }

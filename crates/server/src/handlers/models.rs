@@ -18,7 +18,7 @@ pub fn models_json(engine: &Engine) -> Value {
     let created = 1_700_000_000;
     let mut data = Vec::new();
     for (i, m) in engine.models.iter().enumerate() {
-        let (usable, cooling, dead) = m.keys.status();
+        let (usable, cooling, dead) = m.keys.status(&m.upstream);
         data.push(json!({
             "id": m.name,
             "object": "model",
