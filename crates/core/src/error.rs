@@ -31,7 +31,10 @@ pub enum ErrorKind {
     Decode,
     /// Refused for safety reasons upstream.
     ContentFiltered,
-    /// The provider does not support this operation (e.g. embeddings on Anthropic).
+    /// This provider or its adapter cannot express the request: a capability gap found
+    /// locally, before any upstream call (embeddings on Anthropic, `n > 1` on Anthropic, a
+    /// system-only conversation on Gemini). Unlike `InvalidRequest` it is not the client's
+    /// fault, so the engine moves on to a candidate that can serve the request.
     Unsupported,
 }
 
@@ -120,6 +123,11 @@ impl ProviderError {
             ErrorKind::Unsupported,
             format!("{what} is not supported by this provider"),
         )
+    }
+
+    /// A capability gap of this provider (see [`ErrorKind::Unsupported`]), with its reason.
+    pub fn cannot_express(message: impl Into<String>) -> Self {
+        ProviderError::new(ErrorKind::Unsupported, message)
     }
 
     /// Classify an upstream HTTP status into a kind, as every provider's own mapping starts from.

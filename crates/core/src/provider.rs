@@ -76,6 +76,12 @@ pub trait Provider: Send + Sync + 'static {
         true
     }
 
+    /// Whether this API accepts `n > 1` (several choices in one answer); routing leaves out
+    /// the models of a provider that does not when a request asks for more than one.
+    fn offers_multiple_choices(&self) -> bool {
+        true
+    }
+
     async fn chat(&self, req: &ChatRequest, ctx: &CallCtx) -> Result<ChatResponse, ProviderError>;
 
     async fn chat_stream(

@@ -16,8 +16,11 @@
 //!    client is told, in `x-switchyard-attempts` (`model:skipped:cost-ceiling`), in
 //!    `usage.cost_details`, and in the error message if nothing else answered.
 //! 3. **Breaker and keys**: a deployment (provider + model + key) whose breaker is open is not
-//!    called (`skipped:breaker-open`); dead and cooling keys are not used.
-//! 4. **Outcome**: success wins; a client error stops; a context overflow moves to a larger
+//!    called (`skipped:breaker-open`); keys out after a 401/403 (until their probe) and keys
+//!    resting after a 429 for this model are not used.
+//! 4. **Outcome**: success wins; a client error stops; a provider that cannot express the
+//!    request (`Unsupported`, refused before any upstream call) hands it to the next candidate
+//!    and is a 400 only if no candidate serves it; a context overflow moves to a larger
 //!    window; anything retryable fails over, and a second pass (after full-jitter backoff or
 //!    the upstream's retry-after, if it fits the deadline) retries what failed retryably.
 //! 5. **Hedging** (per route, off by default): see [`crate::hedge`]; the first call gets a
@@ -103,14 +106,16 @@ pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
 pub(crate) enum Next {
     Failover,
     LargerContext,
+    /// This provider cannot express the request (found before any upstream call): another
+    /// candidate may serve it, and it is the client's error only if none can.
+    Elsewhere,
     Stop,
 }
 
 pub(crate) fn next_step(e: &ProviderError) -> Next {
     match e.kind {
-        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered | ErrorKind::Unsupported => {
-            Next::Stop
-        }
+        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered => Next::Stop,
+        ErrorKind::Unsupported => Next::Elsewhere,
         ErrorKind::ContextLengthExceeded => Next::LargerContext,
         _ => Next::Failover,
     }
@@ -382,7 +387,9 @@ impl Engine {
                 }
             }
         } else {
-            let picked = m.keys.pick_with(|k| health.admit(&m.deployment(Some(k))));
+            let picked = m
+                .keys
+                .pick_with(&m.upstream, |k| health.admit(&m.deployment(Some(k))));
             match picked {
                 Ok(Some((k, s, p))) => (Some(k), Some(s), p, m.deployment(Some(k)).into_owned()),
                 Ok(None) => return None, // keyless handled above
@@ -454,6 +461,9 @@ impl Engine {
         match result {
             Ok(value) => {
                 st.attempts.push(attempt(m, "ok".to_owned(), took));
+                if let Some(k) = r.key {
+                    m.keys.mark_ok(k); // revives a rejected key this call probed
+                }
                 health.report(r.permit, Some(true));
                 Settled::Won(Won {
                     value,
@@ -471,9 +481,12 @@ impl Engine {
                 if let Some(k) = r.key {
                     match e.kind {
                         ErrorKind::Auth => m.keys.mark_dead(k),
-                        ErrorKind::RateLimited => m
-                            .keys
-                            .cool_down(k, e.retry_after.unwrap_or(Duration::from_secs(1))),
+                        // Limits are per model upstream: the key keeps serving other models.
+                        ErrorKind::RateLimited => m.keys.cool_down(
+                            k,
+                            &m.upstream,
+                            e.retry_after.unwrap_or(Duration::from_secs(1)),
+                        ),
                         _ => {}
                     }
                 }
@@ -504,6 +517,20 @@ impl Engine {
                         if e.retryable {
                             st.retry_next.push(r.idx);
                         }
+                    }
+                    Next::Elsewhere => {
+                        // Ranked like a skip: a real upstream failure says more. The first
+                        // rejection explains a final 400 when no candidate could serve it.
+                        if st.last.is_none() {
+                            st.last = Some((e, r.idx));
+                            st.last_is_skip = true;
+                        } else {
+                            st.notes.push(format!(
+                                "{} cannot serve this request: {}",
+                                m.name, e.message
+                            ));
+                        }
+                        return Settled::Next;
                     }
                 }
                 st.last = Some((e, r.idx));

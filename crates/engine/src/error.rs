@@ -97,7 +97,7 @@ impl GatewayError {
             ErrorKind::Overloaded => GatewayError::new(503, "overloaded_error", "overloaded", format!("{model} is overloaded: {upstream}")),
             ErrorKind::Timeout => GatewayError::new(504, "timeout_error", "timeout", format!("{model} did not answer in time: {upstream}")),
             ErrorKind::ContentFiltered => GatewayError::bad_request(format!("{model} refused the request (content filter): {upstream}")).with_code("content_filter"),
-            ErrorKind::Unsupported => GatewayError::bad_request(format!("{model}: {upstream}")).with_code("unsupported"),
+            ErrorKind::Unsupported => GatewayError::bad_request(format!("{model} cannot serve this request: {upstream}")).with_code("unsupported"),
             ErrorKind::Upstream | ErrorKind::Connect | ErrorKind::Decode | ErrorKind::StreamInterrupted => {
                 GatewayError::new(502, "api_error", "upstream_error", format!("{model} failed: {upstream}"))
             }

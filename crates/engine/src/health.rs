@@ -95,11 +95,12 @@ pub fn health_outcome(kind: ErrorKind) -> Option<bool> {
         | ErrorKind::StreamInterrupted
         | ErrorKind::Decode => Some(false),
         ErrorKind::RateLimited | ErrorKind::Auth | ErrorKind::QuotaExhausted => None,
+        // Refused by the adapter before any upstream call: says nothing about the deployment.
+        ErrorKind::Unsupported => None,
         // The upstream answered; the request was the problem.
         ErrorKind::InvalidRequest
         | ErrorKind::ContextLengthExceeded
-        | ErrorKind::ContentFiltered
-        | ErrorKind::Unsupported => Some(true),
+        | ErrorKind::ContentFiltered => Some(true),
     }
 }
 

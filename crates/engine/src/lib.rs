@@ -3,7 +3,7 @@
 //!
 //! - [`config`]: the TOML tree, loading with path-named errors, secret references.
 //! - [`runtime`]: `Engine`, built from a `Config`: model, route and provider tables.
-//! - [`keys`]: key pools (rotation on 429, dead keys on 401/403).
+//! - [`keys`]: key pools (per-model rests on 429, re-probed back-off on 401/403).
 //! - [`controls`]: per-request controls from headers and body extras.
 //! - [`route`]: resolve `model` to a plan: ordered candidates, exclusions with reasons.
 //! - [`latency`]: live p95 latency per model (decaying window), read by routing.

@@ -92,6 +92,23 @@ impl Shared {
         pools.insert(provider.to_owned(), (refs.to_vec(), pool.clone()));
         pool
     }
+
+    /// The pool of `provider` with the config's back-off for rejected keys; a kept pool
+    /// takes a changed back-off too.
+    fn configured_pool(
+        &self,
+        provider: &str,
+        p: &crate::config::ProviderConfig,
+        errors: &mut Vec<ConfigError>,
+    ) -> Arc<KeyPool> {
+        let pool = self.key_pool(provider, &p.keys, errors);
+        pool.set_dead_backoff(
+            p.dead_key_backoff.unwrap_or(crate::keys::DEAD_KEY_BACKOFF),
+            p.dead_key_backoff_max
+                .unwrap_or(crate::keys::DEAD_KEY_BACKOFF_MAX),
+        );
+        pool
+    }
 }
 
 /// One routable model: a provider instance plus what we know about the model.
@@ -103,6 +120,8 @@ pub struct ModelRt {
     pub upstream: String,
     pub price_id: String,
     pub caps: Capabilities,
+    /// The provider's API accepts `n > 1` (a property of the wire format, not the model).
+    pub multiple_choices: bool,
     pub context_window: Option<u32>,
     pub max_output: Option<u32>,
     pub quality: BTreeMap<String, f64>,
@@ -228,7 +247,7 @@ impl Engine {
             };
             match switchyard_providers::build_provider(&settings, shared.http.clone()) {
                 Ok(prov) => {
-                    let pool = shared.key_pool(name, &p.keys, &mut errors);
+                    let pool = shared.configured_pool(name, p, &mut errors);
                     providers.insert(name.clone(), (prov, pool));
                 }
                 Err(e) => errors.push(ConfigError::new(format!("providers.{name}"), e)),
@@ -273,6 +292,7 @@ impl Engine {
                 upstream: m.upstream_name(name).to_owned(),
                 price_id,
                 caps,
+                multiple_choices: provider.offers_multiple_choices(),
                 context_window,
                 max_output,
                 quality: m.quality.clone(),

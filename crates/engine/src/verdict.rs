@@ -131,19 +131,35 @@ pub(crate) fn keys_exhausted(m: &ModelRt, ex: KeysExhausted) -> (String, Provide
             "skipped:keys-cooling".to_owned(),
             ProviderError::new(
                 ErrorKind::RateLimited,
-                format!("every API key of provider `{}` is rate limited for another {} ms", m.provider_name, d.as_millis()),
+                format!(
+                    "every API key of provider `{}` is rate limited for `{}` for another {} ms",
+                    m.provider_name,
+                    m.upstream,
+                    d.as_millis()
+                ),
             )
             .with_code("keys_exhausted")
             .with_retry_after(Some(d)),
         ),
-        KeysExhausted::AllDead | KeysExhausted::BreakersOpen => (
-            "skipped:keys-dead".to_owned(),
-            ProviderError::new(
-                ErrorKind::Auth,
-                format!("every API key of provider `{}` was rejected by the upstream (401/403); fix the key pool and reload", m.provider_name),
+        KeysExhausted::AllDead(_) | KeysExhausted::BreakersOpen => {
+            let probe = match ex {
+                KeysExhausted::AllDead(d) => {
+                    format!("the soonest is probed again in {} s, or ", d.as_secs())
+                }
+                _ => String::new(),
+            };
+            (
+                "skipped:keys-dead".to_owned(),
+                ProviderError::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "every API key of provider `{}` was rejected by the upstream (401/403); {probe}fix the key pool and reload",
+                        m.provider_name
+                    ),
+                )
+                .with_code("keys_exhausted")
+                .retryable(false),
             )
-            .with_code("keys_exhausted")
-            .retryable(false),
-        ),
+        }
     }
 }

@@ -132,6 +132,13 @@ pub struct ProviderConfig {
     /// Longest silence allowed between two stream chunks.
     #[serde(default, with = "humantime_serde_compat::option")]
     pub idle_timeout: Option<std::time::Duration>,
+    /// How long a key the upstream rejected (401/403) stays out before one request probes it
+    /// again (default 60 s); doubles on each further rejection up to `dead_key_backoff_max`
+    /// (default 15 min).
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub dead_key_backoff: Option<std::time::Duration>,
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub dead_key_backoff_max: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -169,7 +169,7 @@ impl Engine {
                         position,
                         fallback,
                     };
-                    let (usable, _cooling, dead) = m.keys.status_at(ctx.now);
+                    let (usable, _cooling, dead) = m.keys.status_at(&m.upstream, ctx.now);
                     if usable == 0 && !m.keys.is_empty() {
                         unavailable.push((s, dead == m.keys.len()));
                     } else {
@@ -217,6 +217,8 @@ impl Engine {
             Some("vision")
         } else if l.needs.logprobs && !m.caps.logprobs {
             Some("logprobs")
+        } else if l.needs.multiple_choices && !m.multiple_choices {
+            Some("n>1")
         } else {
             None
         };

@@ -14,6 +14,8 @@ pub struct Needs {
     pub json_schema: bool,
     pub vision: bool,
     pub logprobs: bool,
+    /// `n > 1`: several choices in one answer.
+    pub multiple_choices: bool,
 }
 
 impl Needs {
@@ -28,6 +30,7 @@ impl Needs {
             json_schema,
             vision,
             logprobs: req.logprobs == Some(true),
+            multiple_choices: req.n.is_some_and(|n| n > 1),
         }
     }
 }

@@ -38,7 +38,9 @@ pub fn to_wire(
     stream: bool,
 ) -> Result<wire::MessagesRequest, ProviderError> {
     if req.n.is_some_and(|n| n > 1) {
-        return Err(invalid("n>1 is not supported by Anthropic models"));
+        return Err(ProviderError::cannot_express(
+            "n>1 is not supported by Anthropic models",
+        ));
     }
     let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<wire::Message> = Vec::new();
@@ -86,7 +88,8 @@ pub fn to_wire(
         }
     }
     if turns.is_empty() {
-        return Err(invalid(
+        // A system-only conversation is valid OpenAI; this API cannot carry it.
+        return Err(ProviderError::cannot_express(
             "Anthropic needs at least one user or assistant message with content",
         ));
     }
@@ -157,7 +160,7 @@ fn user_blocks(content: Option<&Content>, i: usize) -> Result<Vec<wire::Block>, 
                     }),
                     ContentPart::Other(v) => {
                         let kind = v.get("type").and_then(Value::as_str).unwrap_or("unknown");
-                        return Err(invalid(format!(
+                        return Err(ProviderError::cannot_express(format!(
                             "messages[{i}]: content part type \"{kind}\" is not supported by Anthropic models"
                         )));
                     }
@@ -246,7 +249,7 @@ fn tools(req: &ChatRequest) -> Result<Vec<wire::Tool>, ProviderError> {
     let mut out = Vec::new();
     for (i, t) in req.tools.iter().flatten().enumerate() {
         if t.kind != "function" {
-            return Err(invalid(format!(
+            return Err(ProviderError::cannot_express(format!(
                 "tools[{i}]: tool type \"{}\" is not supported by Anthropic models",
                 t.kind
             )));

@@ -103,6 +103,10 @@ impl Provider for AnthropicProvider {
         false
     }
 
+    fn offers_multiple_choices(&self) -> bool {
+        false
+    }
+
     async fn chat(&self, req: &ChatRequest, ctx: &CallCtx) -> Result<ChatResponse, ProviderError> {
         let body = convert::to_wire(req, &ctx.upstream_model, self.default_max_tokens, false)?;
         let resp = self.post(&body, ctx).await?;

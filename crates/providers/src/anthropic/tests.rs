@@ -200,34 +200,47 @@ fn response_formats() {
     assert!(got.get("output_config").is_none());
 }
 
+/// Capability gaps (another provider could serve the request) are `Unsupported`; requests no
+/// provider could serve are `InvalidRequest`.
 #[test]
-fn refusals_are_invalid_request() {
+fn refusals_are_typed() {
+    use ErrorKind::{InvalidRequest as Bad, Unsupported as Gap};
     let cases = [
         (
             json!({"model":"m","n":2,"messages":[{"role":"user","content":"x"}]}),
             "n>1 is not supported by Anthropic models",
+            Gap,
         ),
         (
             json!({"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[
                 {"id":"t","type":"function","function":{"name":"f","arguments":"{not json"}}]}]}),
             "not valid JSON",
+            Bad,
         ),
         (
             json!({"model":"m","messages":[{"role":"system","content":"only system"}]}),
             "at least one",
+            Gap,
+        ),
+        (
+            json!({"model":"m","messages":[{"role":"user","content":""}]}),
+            "at least one",
+            Gap,
         ),
         (
             json!({"model":"m","messages":[{"role":"tool","content":"x"}]}),
             "tool_call_id",
+            Bad,
         ),
         (
             json!({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}),
             "input_audio",
+            Gap,
         ),
     ];
-    for (body, needle) in cases {
+    for (body, needle, kind) in cases {
         let e = wire_err(body);
-        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert_eq!(e.kind, kind, "{}", e.message);
         assert!(!e.retryable);
         assert!(e.message.contains(needle), "{} !~ {needle}", e.message);
     }

@@ -116,7 +116,8 @@ pub fn to_wire(
         }
     }
     if contents.is_empty() {
-        return Err(invalid(
+        // A system-only conversation is valid OpenAI; this API cannot carry it.
+        return Err(ProviderError::cannot_express(
             "Gemini needs at least one user or assistant message with content",
         ));
     }
@@ -167,7 +168,7 @@ fn parts(content: Option<&CanonContent>, i: usize) -> Result<Vec<wire::Part>, Pr
                     ContentPart::ImageUrl { image_url } => out.push(image_part(&image_url.url, i)?),
                     ContentPart::Other(v) => {
                         let kind = v.get("type").and_then(Value::as_str).unwrap_or("unknown");
-                        return Err(invalid(format!(
+                        return Err(ProviderError::cannot_express(format!(
                             "messages[{i}]: content part type \"{kind}\" is not supported by Gemini models"
                         )));
                     }
@@ -271,7 +272,7 @@ fn tools(req: &ChatRequest) -> Result<Vec<wire::FunctionDeclaration>, ProviderEr
     let mut out = Vec::new();
     for (i, t) in req.tools.iter().flatten().enumerate() {
         if t.kind != "function" {
-            return Err(invalid(format!(
+            return Err(ProviderError::cannot_express(format!(
                 "tools[{i}]: tool type \"{}\" is not supported by Gemini models",
                 t.kind
             )));

@@ -114,15 +114,21 @@ fn request_errors() {
             json!({"model":"m","seed":9_999_999_999_i64,"messages":[{"role":"user","content":"x"}]}),
             "seed",
         ),
-        (
-            json!({"model":"m","messages":[{"role":"system","content":"s"}]}),
-            "at least one",
-        ),
     ];
     for (body, needle) in cases {
         let e = wire_err(body);
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
         assert!(e.message.contains(needle), "{} !~ {needle}", e.message);
+    }
+    // A conversation with nothing but a system prompt is valid OpenAI that this API cannot
+    // carry: a capability gap, so the engine can try another provider.
+    for body in [
+        json!({"model":"m","messages":[{"role":"system","content":"s"}]}),
+        json!({"model":"m","messages":[{"role":"user","content":""}]}),
+    ] {
+        let e = wire_err(body);
+        assert_eq!(e.kind, ErrorKind::Unsupported, "{}", e.message);
+        assert!(e.message.contains("at least one"), "{}", e.message);
     }
     // A tool message naming its function still works without the earlier call.
     let got = wire_json(

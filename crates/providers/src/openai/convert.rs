@@ -62,6 +62,8 @@ pub struct Quirks {
     /// a pure function so a call id and the tool result answering it map to the same value.
     pub tool_call_id: Option<fn(&str) -> String>,
     pub embeddings: bool,
+    /// Whether `n > 1` (several choices per request) is accepted (Groq: no).
+    pub multiple_choices: bool,
 }
 
 impl Quirks {
@@ -79,6 +81,7 @@ impl Quirks {
         message_name: true,
         tool_call_id: None,
         embeddings: true,
+        multiple_choices: true,
     };
 
     pub fn offers_logprobs(&self) -> bool {
@@ -93,6 +96,18 @@ fn encode_error(e: &serde_json::Error) -> ProviderError {
     )
 }
 
+/// Refuses, before any upstream call, what this flavor cannot express (a capability gap the
+/// engine answers by trying another candidate, not a client error).
+fn check_expressible(req: &ChatRequest, q: &Quirks) -> Result<(), ProviderError> {
+    if !q.multiple_choices && req.n.is_some_and(|n| n > 1) {
+        return Err(ProviderError::cannot_express(format!(
+            "n>1 is not supported by {} models",
+            q.name
+        )));
+    }
+    Ok(())
+}
+
 /// The JSON body for `POST {base}/chat/completions`, as a map (what the table tests read).
 pub fn chat_body(
     req: &ChatRequest,
@@ -100,6 +115,7 @@ pub fn chat_body(
     stream: bool,
     q: &Quirks,
 ) -> Result<Map<String, Value>, ProviderError> {
+    check_expressible(req, q)?;
     let r = chat_request(req, upstream_model, stream, q);
     let Value::Object(mut body) = serde_json::to_value(&r).map_err(|e| encode_error(&e))? else {
         return Err(ProviderError::new(
@@ -122,9 +138,10 @@ pub fn chat_body_json(
     q: &Quirks,
 ) -> Result<Vec<u8>, ProviderError> {
     if needs_map(q) {
-        let body = chat_body(req, upstream_model, stream, q)?;
+        let body = chat_body(req, upstream_model, stream, q)?; // checks expressibility
         return serde_json::to_vec(&body).map_err(|e| encode_error(&e));
     }
+    check_expressible(req, q)?;
     let r = chat_request(req, upstream_model, stream, q);
     serde_json::to_vec(&r).map_err(|e| encode_error(&e))
 }

@@ -178,6 +178,10 @@ impl Provider for OpenAiProvider {
         self.quirks.offers_logprobs()
     }
 
+    fn offers_multiple_choices(&self) -> bool {
+        self.quirks.multiple_choices
+    }
+
     async fn chat(&self, req: &ChatRequest, ctx: &CallCtx) -> Result<ChatResponse, ProviderError> {
         let body = convert::chat_body_json(req, &ctx.upstream_model, false, &self.quirks)?;
         let bytes = self.post_json(&self.chat_url, body, ctx).await?;

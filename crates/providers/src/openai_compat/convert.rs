@@ -77,6 +77,7 @@ pub fn flavor(name: &str) -> Result<(Quirks, Option<&'static str>), String> {
                 logprobs: LogprobsParam::Unsupported,
                 message_name: false,
                 embeddings: false,
+                multiple_choices: false,
                 ..COMPAT
             },
             Some("https://api.groq.com/openai/v1"),

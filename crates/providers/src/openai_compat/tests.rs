@@ -329,3 +329,29 @@ fn offers_logprobs_table() {
     assert!(openai.offers_logprobs());
     assert_eq!(openai.kind(), "openai");
 }
+
+/// Groq takes one choice per request: `n > 1` is refused locally as a capability gap (so the
+/// engine tries another candidate), and the provider says so for routing.
+#[test]
+fn groq_refuses_several_choices_as_a_capability_gap() {
+    let mut req = rich();
+    req.n = Some(2);
+    for f in FLAVORS {
+        let (q, _) = flavor(f).expect("flavor");
+        let p = build(
+            &settings(Some(f), Some("http://127.0.0.1:1/v1")),
+            reqwest::Client::new(),
+        )
+        .expect("builds");
+        let got = chat_body_json(&req, "m", false, &q);
+        if *f == "groq" {
+            let e = got.expect_err("groq refuses n>1");
+            assert_eq!(e.kind, switchyard_core::ErrorKind::Unsupported);
+            assert!(e.message.contains("n>1"), "{}", e.message);
+            assert!(!p.offers_multiple_choices());
+        } else {
+            assert!(got.is_ok(), "{f}");
+            assert!(p.offers_multiple_choices(), "{f}");
+        }
+    }
+}

@@ -25,7 +25,7 @@ pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
 pub fn models_json(engine: &Engine) -> Value {
     let mut data = Vec::new();
     for (i, m) in engine.models.iter().enumerate() {
-        let (usable, cooling, dead) = m.keys.status();
+        let (usable, cooling, dead) = m.keys.status(&m.upstream);
         let mut entry = model_fields(engine, m);
         entry.insert("owned_by".into(), json!(m.provider_name));
         entry.insert(
