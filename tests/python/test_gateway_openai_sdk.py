@@ -142,6 +142,17 @@ def test_models(client):
     assert {"openai/gpt-4o", "auto", "fast"} <= ids
 
 
+def test_models_retrieve(client):
+    # Ids carry a slash; the SDK's retrieve must reach the same entry the list shows.
+    m = client.models.retrieve("openai/gpt-4o-mini")
+    assert m.id == "openai/gpt-4o-mini" and m.object == "model"
+    assert m.model_extra["pricing"]["prompt"] == "0.00000015"
+    assert client.models.retrieve("auto").model_extra["switchyard"]["kind"] == "route"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("openai/gtp-4o")
+    assert e.value.code == "model_not_found"
+
+
 def test_unknown_model_is_not_found(client):
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="gtp-4o", messages=[{"role": "user", "content": "hi"}])

@@ -78,6 +78,8 @@ impl Gateway {
             .route("/embeddings", post(handlers::embeddings::embeddings))
             .route("/v1/models", get(handlers::models::list_models))
             .route("/models", get(handlers::models::list_models))
+            .route("/v1/models/{*id}", get(handlers::models::retrieve_model))
+            .route("/models/{*id}", get(handlers::models::retrieve_model))
             .route("/v1/route/explain", post(handlers::explain::explain))
             .route(
                 "/v1/files",

@@ -9,10 +9,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use switchyard_engine::cost::ListedPrices;
-use switchyard_engine::{Engine, ModelRt};
+use switchyard_engine::{Engine, GatewayError, ModelRt};
 
 use crate::state::AppState;
 
@@ -20,6 +21,24 @@ const CREATED: u64 = 1_700_000_000;
 
 pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(models_json(&state.engine.load()))
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): one entry of the list. Ids contain
+/// slashes (`openai/gpt-4o-mini`), so the route captures the rest of the path.
+pub async fn retrieve_model(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    let list = models_json(&state.engine.load());
+    let found = list["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|m| m["id"] == id.as_str()));
+    match found {
+        Some(m) => Json(m.clone()).into_response(),
+        None => {
+            crate::envelope::error_response(&GatewayError::unknown_model(&id), &state.request_id())
+        }
+    }
 }
 
 pub fn models_json(engine: &Engine) -> Value {
