@@ -99,7 +99,10 @@ pub async fn messages(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
             &rid,
         ));
     }
-    let mode = match app.fault(Wire::Anthropic, &model, stream, &rid).await {
+    let mode = match app
+        .fault(Wire::Anthropic, &model, Some(&key), stream, &rid)
+        .await
+    {
         Ok(m) => m,
         Err(r) => return r,
     };

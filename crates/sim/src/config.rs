@@ -143,6 +143,10 @@ pub struct FaultRule {
     /// For `429`: sets `retry-after` (Gemini: `RetryInfo.retryDelay`).
     #[serde(default)]
     pub retry_after_s: Option<u64>,
+    /// Only requests made with this API key match (one throttled or revoked key of a pool);
+    /// none: every key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn star() -> String {

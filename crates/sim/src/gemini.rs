@@ -105,7 +105,10 @@ pub async fn dispatch(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
         return Ok(gemini_bad_key());
     }
     let rid = app.next_id("");
-    let mode = match app.fault(Wire::Gemini, model, stream, &rid).await {
+    let mode = match app
+        .fault(Wire::Gemini, model, Some(key), stream, &rid)
+        .await
+    {
         Ok(m) => m,
         Err(r) => return r,
     };

@@ -52,8 +52,9 @@
 //!
 //! ## Faults
 //! `POST /sim/faults {"model": "NAME|*", "kind": "429|500|503|529|hang|reset|cut|drip|bad-key",
-//! "rate": 0..1, "after_chunks": N, "retry_after_s": N}`; also `faults = [...]` per model in the
-//! config. Rules are checked in insertion order; each rule decides with a counter-based hash of
+//! "rate": 0..1, "after_chunks": N, "retry_after_s": N, "key": "KEY"}`; also `faults = [...]` per
+//! model in the config. `key` (an extension of the SPEC's control API) limits a rule to requests
+//! made with that API key, to script one throttled or revoked key of a pool. Rules are checked in insertion order; each rule decides with a counter-based hash of
 //! (config seed, rule slot, decision number), so a given request sequence always gets the same
 //! faults. `DELETE /sim/faults` removes every rule; `POST /sim/reset` zeroes the counters and
 //! restores the config-declared rules. `cut` counts SSE events (keep-alive comments excluded)

@@ -62,8 +62,9 @@ pub fn model_not_found(model: &str) -> Resp {
     )
 }
 
-pub fn check_bearer(parts: &Parts, cfg: Option<&ModelConfig>) -> Result<(), Resp> {
-    let key = parts
+/// The bearer token of an OpenAI-style request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -72,7 +73,10 @@ pub fn check_bearer(parts: &Parts, cfg: Option<&ModelConfig>) -> Result<(), Resp
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .unwrap_or("");
+}
+
+pub fn check_bearer(parts: &Parts, cfg: Option<&ModelConfig>) -> Result<(), Resp> {
+    let key = bearer(parts).unwrap_or("");
     if key.is_empty() {
         return Err(openai_error(
             401,
@@ -133,7 +137,10 @@ pub async fn chat(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
         return Ok(r);
     }
     let id = app.next_id("chatcmpl-sim");
-    let mode = match app.fault(Wire::Openai, &model, stream, &id).await {
+    let mode = match app
+        .fault(Wire::Openai, &model, bearer(parts), stream, &id)
+        .await
+    {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -435,7 +442,10 @@ pub async fn embeddings(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult 
         return Ok(r);
     }
     let id = app.next_id("req_");
-    if let Err(r) = app.fault(Wire::Openai, &model, false, &id).await {
+    if let Err(r) = app
+        .fault(Wire::Openai, &model, bearer(parts), false, &id)
+        .await
+    {
         return r;
     }
     let r = embed_answer(&req, &entry.cfg);

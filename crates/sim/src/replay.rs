@@ -234,7 +234,16 @@ pub async fn chat(
         return Ok(r);
     }
     let id = app.next_id("chatcmpl-replay");
-    let mode = match app.fault(Wire::Openai, model, stream, &id).await {
+    let mode = match app
+        .fault(
+            Wire::Openai,
+            model,
+            crate::openai::bearer(parts),
+            stream,
+            &id,
+        )
+        .await
+    {
         Ok(m) => m,
         Err(r) => return r,
     };

@@ -103,10 +103,11 @@ impl App {
         &self,
         wire: Wire,
         model: &str,
+        key: Option<&str>,
         stream: bool,
         request_id: &str,
     ) -> Result<Mode, HandlerResult> {
-        let Some(rule) = self.faults.pick(model) else {
+        let Some(rule) = self.faults.pick(model, key) else {
             return Ok(Mode::Normal);
         };
         match rule.kind {

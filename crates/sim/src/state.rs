@@ -173,11 +173,14 @@ impl Faults {
         )
     }
 
-    /// The first matching rule that fires for this request, if any.
-    pub fn pick(&self, model: &str) -> Option<FaultRule> {
+    /// The first matching rule that fires for this request (made with `key`), if any.
+    pub fn pick(&self, model: &str, key: Option<&str>) -> Option<FaultRule> {
         let mut g = self.rules.lock();
         for r in g.iter_mut() {
             if r.rule.model != "*" && r.rule.model != model {
+                continue;
+            }
+            if r.rule.key.as_deref().is_some_and(|k| Some(k) != key) {
                 continue;
             }
             let n = r.decisions;
@@ -203,7 +206,20 @@ mod tests {
             rate,
             after_chunks: 0,
             retry_after_s: None,
+            key: None,
         }
+    }
+
+    #[test]
+    fn a_rule_with_a_key_matches_only_that_key() {
+        let f = Faults::new(&SimConfig::default());
+        f.add(FaultRule {
+            key: Some("k1".into()),
+            ..rule(1.0)
+        });
+        assert!(f.pick("m", Some("k2")).is_none());
+        assert!(f.pick("m", None).is_none());
+        assert!(f.pick("m", Some("k1")).is_some());
     }
 
     #[test]
@@ -211,7 +227,9 @@ mod tests {
         let run = || {
             let f = Faults::new(&SimConfig::default());
             f.add(rule(0.3));
-            (0..2000).map(|_| f.pick("m").is_some()).collect::<Vec<_>>()
+            (0..2000)
+                .map(|_| f.pick("m", None).is_some())
+                .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());
@@ -223,9 +241,9 @@ mod tests {
     fn rate_bounds_are_exact() {
         let f = Faults::new(&SimConfig::default());
         f.add(rule(0.0));
-        assert!((0..100).all(|_| f.pick("m").is_none()));
+        assert!((0..100).all(|_| f.pick("m", None).is_none()));
         f.clear();
         f.add(rule(1.0));
-        assert!((0..100).all(|_| f.pick("m").is_some()));
+        assert!((0..100).all(|_| f.pick("m", None).is_some()));
     }
 }
