@@ -21,7 +21,8 @@
 //! 4. **Outcome**: success wins; a client error stops; a provider that cannot express the
 //!    request (`Unsupported`, refused before any upstream call) hands it to the next candidate
 //!    and is a 400 only if no candidate serves it; a context overflow moves to a larger
-//!    window; anything retryable fails over, and a second pass (after full-jitter backoff or
+//!    window; a 429 on one key of a pool calls the same model again at once with another
+//!    usable key (at most once per key); anything retryable fails over, and a second pass (after full-jitter backoff or
 //!    the upstream's retry-after, if it fits the deadline) retries what failed retryably.
 //! 5. **Hedging** (per route, off by default): see [`crate::hedge`]; the first call gets a
 //!    rival after the primary's p95 time to first token, and the first to answer wins.
@@ -149,6 +150,11 @@ pub(crate) struct St {
     pub(crate) spent_unknown: bool,
     pub(crate) notes: Vec<String>,
     pub(crate) retry_next: Vec<usize>,
+    /// A candidate to call again at once, with another key of its pool (after a 429).
+    pub(crate) retry_now: Option<usize>,
+    /// Calls repeated at once with another key, bounded by the pool's size so that a 429
+    /// with no retry-after (a key that rests for no time) cannot loop.
+    pub(crate) key_switches: usize,
     pub(crate) budget_out: bool,
 }
 
@@ -303,7 +309,11 @@ impl Engine {
                 match settled {
                     Settled::Won(w) => return Ok(w),
                     Settled::Stop(e) => return Err(e),
-                    Settled::Next => {}
+                    Settled::Next => {
+                        if let Some(again) = st.retry_now.take() {
+                            list.insert(pos, again);
+                        }
+                    }
                 }
             }
             if st.min_context.is_some() {
@@ -514,7 +524,17 @@ impl Engine {
                         st.min_context = Some(st.min_context.map_or(cw, |c| c.max(cw)));
                     }
                     Next::Failover => {
-                        if e.retryable {
+                        // A 429 rests only this key for this model: when another key of the
+                        // pool is usable, the same model is called again at once with it,
+                        // instead of failing over or waiting out the retry-after.
+                        let other_key = e.kind == ErrorKind::RateLimited
+                            && r.key.is_some()
+                            && st.key_switches < m.keys.len()
+                            && m.keys.status(&m.upstream).0 > 0;
+                        if other_key {
+                            st.key_switches += 1;
+                            st.retry_now = Some(r.idx);
+                        } else if e.retryable {
                             st.retry_next.push(r.idx);
                         }
                     }

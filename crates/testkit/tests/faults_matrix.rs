@@ -122,15 +122,18 @@ async fn rate_limit_with_retry_after_cools_the_key_for_that_long() {
     let env = env().await;
     env.inject(&json!({"model": PRIM, "kind": "429", "rate": 1.0, "retry_after_s": 3}))
         .await;
-    // Two keys: each gets one 429 and then rests for the upstream's 3 s.
-    for _ in 0..2 {
-        let r = env.chat(&body("r", false)).await;
-        assert_failed_over(&env, r, "429").await;
-    }
+    // Two keys: the first 429 moves the call to the other key at once, which gets a 429 too;
+    // both rest for the upstream's 3 s and the fallback answers.
+    let r = env.chat(&body("r", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "x-switchyard-attempts"),
+        "prim/gpt-4o-mini:429,prim/gpt-4o-mini:429,back/claude-3-5-haiku:ok"
+    );
     let (n, outcomes) = sim(&env, PRIM).await;
     assert_eq!((n, outcomes["429"].as_u64()), (2, Some(2)));
     // Both keys rest: the next requests go straight to the fallback, nothing reaches the primary.
-    for _ in 0..3 {
+    for _ in 0..4 {
         let r = env.chat(&body("r", false)).await;
         assert_eq!(r.status(), 200);
         assert_eq!(header(&r, "x-switchyard-model"), "back/claude-3-5-haiku");
@@ -154,11 +157,12 @@ async fn rate_limit_without_retry_after_backs_off_and_retries_once() {
     env.inject(&json!({"model": PRIM, "kind": "429", "rate": 1.0}))
         .await;
     let r = env.chat(&body("solo", false)).await;
-    // Pass 1 on key 1, a jittered backoff, pass 2 on key 2, then the 429 goes back.
+    // Key 1, then at once key 2; both rest (1 s without a retry-after), so the retry pass
+    // after the jittered backoff finds no key and the 429 goes back.
     assert_eq!(r.status(), 429);
     assert_eq!(
         header(&r, "x-switchyard-attempts"),
-        "prim/gpt-4o-mini:429,prim/gpt-4o-mini:429"
+        "prim/gpt-4o-mini:429,prim/gpt-4o-mini:429,prim/gpt-4o-mini:skipped:keys-cooling"
     );
     let rid = header(&r, "x-switchyard-request-id");
     let b: Value = r.json().await.unwrap();

@@ -90,6 +90,42 @@ async fn a_rate_limit_on_one_model_leaves_the_others_on_the_same_key() {
     );
 }
 
+/// The demo's OpenAI provider has two keys. A 429 on one of them sends the same call to the
+/// other key at once: no wait for the retry-after, no fallback to another model.
+#[tokio::test]
+async fn a_rate_limit_on_one_key_moves_the_call_to_another_key_at_once() {
+    let env = TestEnv::demo().await;
+    env.inject(&json!({
+        "model": "gpt-4o-mini", "kind": "429", "rate": 1, "retry_after_s": 30, "key": "sim-key-1",
+    }))
+    .await;
+    let started = std::time::Instant::now();
+    let mut attempts = Vec::new();
+    for _ in 0..4 {
+        let r = env.chat(&body("openai/gpt-4o-mini")).await;
+        assert_eq!(r.status(), 200, "{}", header(&r, "x-switchyard-attempts"));
+        attempts.push(header(&r, "x-switchyard-attempts"));
+    }
+    // Round robin reaches the throttled key once; it then rests for this model.
+    let switched = "openai/gpt-4o-mini:429,openai/gpt-4o-mini:ok";
+    assert_eq!(
+        attempts.iter().filter(|a| *a == switched).count(),
+        1,
+        "{attempts:?}"
+    );
+    assert_eq!(requests(&env, "gpt-4o-mini").await, 5);
+    // Far below the 30 s retry-after: nobody waited for it.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        model_keys(&env, "openai/gpt-4o-mini").await,
+        json!({"usable": 1, "cooling": 1, "dead": 0})
+    );
+}
+
 const KEYS_TOML: &str = r#"
 [providers.back]
 kind = "anthropic"
