@@ -169,9 +169,11 @@ def test_bad_input_is_bad_request(client, sim):
 
 
 def test_rate_limit_raises_rate_limit_error(client, sim):
-    sim.fault("429", model="gpt-4o-mini", retry_after_s=30)
+    # A one-key provider: with two keys the gateway would move the call to the other key, and
+    # the key rests for 30 s, so no later test in this session may use this model.
+    sim.fault("429", model="mistral-small-latest", retry_after_s=30)
     with pytest.raises(openai.RateLimitError) as e:
-        client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+        client.chat.completions.create(model="mistral/mistral-small-latest", messages=[{"role": "user", "content": "hi"}],
                                        extra_headers={"x-switchyard-latency-budget-ms": "2000"})
     assert int(e.value.response.headers["retry-after"]) >= 1
 
