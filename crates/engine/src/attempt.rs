@@ -9,7 +9,10 @@
 //!    measured p95 (first content when streaming, whole answer otherwise; routing's
 //!    [`crate::latency`] windows), or
 //!    [`MIN_ATTEMPT_BUDGET`] when it has no measurements. Each call is cut at
-//!    `min(time-to-first-token limit, time left)`; the stream's idle timeout rides in `CallCtx`.
+//!    `min(time-to-first-token limit, time left)`, and earlier when a candidate follows: at
+//!    the time left minus that candidate's share (plus [`FALLBACK_MARGIN`]) if the caller's
+//!    own p95 still fits, so a hung call leaves the fallback its chance within the budget.
+//!    The stream's idle timeout rides in `CallCtx`.
 //! 2. **Cost ceiling**: money already spent by earlier attempts (hedge losers are billed their
 //!    prompt) plus the candidate's worst case (prompt + `max_tokens`, or
 //!    [`ASSUMED_OUTPUT_TOKENS`]) must stay within the ceiling; else it is skipped and the
@@ -99,6 +102,9 @@ pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A fallback without latency measurements starts only with at least this much budget left.
 pub const MIN_ATTEMPT_BUDGET: Duration = Duration::from_millis(250);
+/// Slack kept on top of a fallback's share when an attempt is cut for it, so that the time
+/// the failed attempt takes to unwind does not push the fallback under its share.
+pub const FALLBACK_MARGIN: Duration = Duration::from_millis(25);
 /// Output tokens assumed for the worst case when the request sets no `max_tokens` (the same
 /// assumption routing makes).
 pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
@@ -155,6 +161,9 @@ pub(crate) struct St {
     /// Calls repeated at once with another key, bounded by the pool's size so that a 429
     /// with no retry-after (a key that rests for no time) cannot loop.
     pub(crate) key_switches: usize,
+    /// The candidate after the one being readied, if any: its call is cut early enough to
+    /// leave this one its share of the latency budget.
+    pub(crate) next_candidate: Option<usize>,
     pub(crate) budget_out: bool,
 }
 
@@ -255,7 +264,10 @@ impl Engine {
                     st.budget_out = true;
                     return Err(self.final_error(st));
                 }
-                let Some(ready) = self.ready(spec, &mut st, idx, Usd::ZERO) else {
+                st.next_candidate = list.get(pos).copied();
+                let ready = self.ready(spec, &mut st, idx, Usd::ZERO);
+                st.next_candidate = None;
+                let Some(ready) = ready else {
                     continue;
                 };
                 let hedge = rp
@@ -323,6 +335,15 @@ impl Engine {
         Err(self.final_error(st))
     }
 
+    /// The candidate's measured p95 (first content when streaming, whole answer otherwise),
+    /// if routing has samples for it.
+    fn measured_p95(&self, idx: usize, stream: bool) -> Option<Duration> {
+        self.models[idx]
+            .latency
+            .lower_bound(series(stream), Instant::now())
+            .map(|f| Duration::from_secs_f64(f.p95_ms / 1000.0))
+    }
+
     /// Check deadline, ceiling, breaker and keys for `idx`; a skip is recorded with its reason.
     /// `reserved` is money promised to a call still running (the hedged primary).
     pub(crate) fn ready(
@@ -340,10 +361,7 @@ impl Engine {
         }
         let remaining = spec.deadline.saturating_duration_since(Instant::now());
         if st.calls > 0 {
-            let measured = m
-                .latency
-                .lower_bound(series(spec.stream), Instant::now())
-                .map(|f| Duration::from_secs_f64(f.p95_ms / 1000.0));
+            let measured = self.measured_p95(idx, spec.stream);
             let needed = measured.unwrap_or(MIN_ATTEMPT_BUDGET);
             if remaining < needed {
                 st.budget_out = true;
@@ -430,7 +448,21 @@ impl Engine {
         } else {
             DEFAULT_ANSWER_TIMEOUT
         });
-        let limit = own.min(remaining);
+        let mut limit = own.min(remaining);
+        // A call that hangs must not take the whole latency budget while a fallback waits:
+        // it is cut early enough for the next candidate's share (its measured p95, or the
+        // minimum, plus a margin), provided this candidate's own p95 still fits before the
+        // cut. Without a budget the deadline is far off and the cut never binds.
+        if let Some(next) = st.next_candidate.filter(|&n| n != idx) {
+            let share = |i| {
+                self.measured_p95(i, spec.stream)
+                    .unwrap_or(MIN_ATTEMPT_BUDGET)
+            };
+            let cut = remaining.saturating_sub(share(next) + FALLBACK_MARGIN);
+            if cut < limit && cut >= share(idx) {
+                limit = cut;
+            }
+        }
         Some(Ready {
             idx,
             key,

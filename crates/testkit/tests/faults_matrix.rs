@@ -227,6 +227,35 @@ async fn a_hung_upstream_is_cut_at_the_attempt_timeout_and_released() {
 }
 
 #[tokio::test]
+async fn a_hung_primary_leaves_the_fallback_its_share_of_the_budget() {
+    let env = env().await;
+    env.inject(&json!({"model": PRIM, "kind": "hang", "rate": 1.0}))
+        .await;
+    let t0 = std::time::Instant::now();
+    let r = env
+        .client()
+        .post(env.url("/v1/chat/completions"))
+        .header("x-switchyard-latency-budget-ms", "600")
+        .header("x-switchyard-task", "chat")
+        .json(&body("r", false))
+        .send()
+        .await
+        .unwrap();
+    // The primary is cut at 600 - (250 + 25) ms, before its own 400 ms timeout, so the
+    // fallback (no measurements yet: the 250 ms minimum) still fits in the budget.
+    let rid = header(&r, "x-switchyard-request-id");
+    assert_failed_over(&env, r, "timeout").await;
+    assert!(
+        t0.elapsed() < std::time::Duration::from_millis(600),
+        "{:?}",
+        t0.elapsed()
+    );
+    let rec = env.records.wait_for(&rid).await;
+    let cut = rec.attempts[0].latency_ms;
+    assert!((300.0..390.0).contains(&cut), "primary cut after {cut} ms");
+}
+
+#[tokio::test]
 async fn a_budget_too_short_for_the_fallback_is_a_408_naming_what_was_tried() {
     let env = env().await;
     env.inject(&json!({"model": PRIM, "kind": "hang", "rate": 1.0}))
@@ -234,14 +263,16 @@ async fn a_budget_too_short_for_the_fallback_is_a_408_naming_what_was_tried() {
     let r = env
         .client()
         .post(env.url("/v1/chat/completions"))
-        .header("x-switchyard-latency-budget-ms", "600")
+        // Too short to cut the primary for the fallback (450 - 275 ms is under the primary's
+        // own 250 ms minimum), so the primary keeps its 400 ms timeout.
+        .header("x-switchyard-latency-budget-ms", "450")
         // A named task skips the prompt classifier, so the budget is all upstream time.
         .header("x-switchyard-task", "chat")
         .json(&body("r", false))
         .send()
         .await
         .unwrap();
-    // 400 ms attempt timeout, <200 ms left: under the 250 ms a fallback needs at minimum.
+    // 400 ms attempt timeout, <50 ms left: under the 250 ms a fallback needs at minimum.
     // The request's own budget ran out: 408 (SPEC section 2), not an upstream 504.
     assert_eq!(r.status(), 408);
     assert_eq!(
