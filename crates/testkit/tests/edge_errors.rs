@@ -192,6 +192,26 @@ async fn messages_ingress_rejects_what_anthropic_rejects() {
     assert_nothing_reached_a_provider(&env).await;
 }
 
+/// An upstream failure on the Messages ingress names what was tried, like the chat endpoint.
+#[tokio::test]
+async fn messages_ingress_errors_carry_the_attempts() {
+    let env = TestEnv::demo().await;
+    env.inject(&json!({"model": "claude-3-5-haiku", "kind": "500", "rate": 1}))
+        .await;
+    let body = json!({"model": "anthropic/claude-3-5-haiku", "max_tokens": 10, "messages": hi()});
+    let (status, h, b) = post(&env, "/v1/messages", &body).await;
+    assert!(status >= 500, "{status}: {b}");
+    assert_eq!(b["type"], "error", "{b}");
+    let attempts = h
+        .get("x-switchyard-attempts")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        attempts.starts_with("anthropic/claude-3-5-haiku:500"),
+        "attempts: {attempts:?}"
+    );
+}
+
 /// `(event name, data)` of an Anthropic SSE body.
 fn named_events(body: &str) -> Vec<(String, Value)> {
     body.split("\n\n")

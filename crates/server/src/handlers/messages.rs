@@ -26,6 +26,13 @@ fn error_response(e: &GatewayError, request_id: &str) -> Response {
     let mut h = HeaderMap::new();
     set(&mut h, "x-switchyard-request-id", request_id);
     set(&mut h, "request-id", request_id);
+    if !e.attempts.is_empty() {
+        set(
+            &mut h,
+            "x-switchyard-attempts",
+            &switchyard_engine::pipeline::attempts_header(&e.attempts),
+        );
+    }
     if let Some(d) = e.retry_after {
         set(
             &mut h,
