@@ -55,12 +55,18 @@ def test_a_chat_batch_runs_every_line_and_files_its_answers(client, sim):
     out = {line["custom_id"]: line for line in read_jsonl(client, b.output_file_id)}
     assert set(out) == {f"req-{i}" for i in range(6)}
     cost = 0.0
+    prompt = completion = 0
     for i in range(6):
         resp = out[f"req-{i}"]["response"]
         assert resp["status_code"] == 200 and resp["request_id"].startswith("req_")
         body = resp["body"]
         assert body["model"] == MODELS[i % 3] and body["choices"][0]["message"]["content"]
         cost += body["usage"]["cost"]
+        prompt += body["usage"]["prompt_tokens"]
+        completion += body["usage"]["completion_tokens"]
+    # The SDK's Batch.usage: the answered lines' token totals.
+    assert (b.usage.input_tokens, b.usage.output_tokens) == (prompt, completion)
+    assert b.usage.total_tokens == prompt + completion and prompt > 0 and completion > 0
     # The batch's exact total matches the per-line costs (they are floats in JSON).
     assert float(b.model_extra["switchyard"]["cost"]) == pytest.approx(cost, rel=1e-9)
     errors = read_jsonl(client, b.error_file_id)

@@ -197,6 +197,7 @@ impl BatchService {
             cancelled_at: None,
             request_counts: Counts::default(),
             metadata,
+            usage: types::BatchUsage::default(),
             switchyard: types::BatchCost::default(),
         };
         let stored = StoredBatch {

@@ -123,6 +123,9 @@ async fn run(state: &AppState, svc: &BatchService, id: &str) {
                 c.failed += 1
             }
             b.batch.switchyard.cost += cost;
+            if let (true, Some(r)) = (ok, &line.response) {
+                b.batch.usage.add_answer(&r.body);
+            }
         })
         .await;
         written += 1;

@@ -77,6 +77,41 @@ pub struct BatchCost {
     pub cost: Usd,
 }
 
+/// Token totals over the batch's answered lines, in the shape of OpenAI's `Batch.usage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    pub input_tokens_details: CachedTokens,
+    pub output_tokens_details: ReasoningTokens,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedTokens {
+    pub cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReasoningTokens {
+    pub reasoning_tokens: u64,
+}
+
+impl BatchUsage {
+    /// Adds one answered line, from the `usage` of its body (chat or embeddings dialect).
+    pub fn add_answer(&mut self, body: &Value) {
+        let u = &body["usage"];
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        let (input, output) = (n(&u["prompt_tokens"]), n(&u["completion_tokens"]));
+        self.input_tokens += input;
+        self.output_tokens += output;
+        self.total_tokens += input + output;
+        self.input_tokens_details.cached_tokens += n(&u["prompt_tokens_details"]["cached_tokens"]);
+        self.output_tokens_details.reasoning_tokens +=
+            n(&u["completion_tokens_details"]["reasoning_tokens"]);
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BatchObject {
     pub id: String,
@@ -99,6 +134,9 @@ pub struct BatchObject {
     pub cancelled_at: Option<i64>,
     pub request_counts: Counts,
     pub metadata: Option<Value>,
+    /// Batches stored before this field existed read as zero usage.
+    #[serde(default)]
+    pub usage: BatchUsage,
     pub switchyard: BatchCost,
 }
 
@@ -142,4 +180,30 @@ pub struct LineResponse {
 pub struct LineFailure {
     pub code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn usage_sums_chat_and_embedding_answers() {
+        let mut u = BatchUsage::default();
+        u.add_answer(&json!({"usage": {
+            "prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+            "prompt_tokens_details": {"cached_tokens": 3},
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        }}));
+        u.add_answer(&json!({"usage": {"prompt_tokens": 5, "total_tokens": 5}}));
+        u.add_answer(&json!({"error": {"message": "no usage"}}));
+        assert_eq!(
+            serde_json::to_value(u).unwrap(),
+            json!({
+                "input_tokens": 15, "output_tokens": 4, "total_tokens": 19,
+                "input_tokens_details": {"cached_tokens": 3},
+                "output_tokens_details": {"reasoning_tokens": 2},
+            })
+        );
+    }
 }
