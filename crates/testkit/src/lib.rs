@@ -225,6 +225,29 @@ impl TestEnv {
         r.json().await.expect("a plan")
     }
 
+    /// `GET /v1/models`: every entry of the list.
+    pub async fn models(&self) -> Vec<Value> {
+        let b: Value = self
+            .client
+            .get(self.url("/v1/models"))
+            .send()
+            .await
+            .expect("gateway answers")
+            .json()
+            .await
+            .expect("a model list");
+        b["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The `/v1/models` entry with this id; panics (fails the test) when it is not listed.
+    pub async fn model_entry(&self, id: &str) -> Value {
+        self.models()
+            .await
+            .into_iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} is not listed in /v1/models"))
+    }
+
     /// The simulator's `/sim/stats`.
     pub async fn sim_stats(&self) -> Value {
         self.client

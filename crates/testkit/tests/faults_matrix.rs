@@ -476,21 +476,7 @@ async fn bad_keys_die_one_by_one_then_the_provider_is_exhausted() {
             .unwrap()
             .contains("every API key of provider `prim`")
     );
-    let models: Value = env
-        .client()
-        .get(env.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let prim = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == "prim/gpt-4o-mini")
-        .unwrap();
+    let prim = env.model_entry("prim/gpt-4o-mini").await;
     assert_eq!(prim["switchyard"]["keys"]["dead"], 2);
     assert_eq!(sim(&env, PRIM).await.0, 2);
 }

@@ -32,22 +32,7 @@ async fn requests(env: &TestEnv, model: &str) -> u64 {
 }
 
 async fn model_keys(env: &TestEnv, id: &str) -> Value {
-    let b: Value = env
-        .client()
-        .get(env.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let m = b["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == id)
-        .unwrap();
-    m["switchyard"]["keys"].clone()
+    env.model_entry(id).await["switchyard"]["keys"].clone()
 }
 
 async fn ready(env: &TestEnv) -> (u16, Value) {

@@ -4,19 +4,6 @@
 use serde_json::{Value, json};
 use switchyard_testkit::TestEnv;
 
-async fn models(env: &TestEnv) -> Vec<Value> {
-    let b: Value = env
-        .client()
-        .get(env.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    b["data"].as_array().unwrap().clone()
-}
-
 fn find<'a>(all: &'a [Value], id: &str) -> &'a Value {
     all.iter()
         .find(|m| m["id"] == id)
@@ -26,7 +13,7 @@ fn find<'a>(all: &'a [Value], id: &str) -> &'a Value {
 #[tokio::test]
 async fn models_carry_openrouter_pricing_and_null_when_unknown() {
     let env = TestEnv::demo().await;
-    let all = models(&env).await;
+    let all = env.models().await;
     for m in &all {
         // What the OpenAI SDK's models.list() reads.
         for field in ["id", "object", "created", "owned_by"] {
@@ -57,7 +44,7 @@ async fn models_carry_openrouter_pricing_and_null_when_unknown() {
 #[tokio::test]
 async fn embedding_models_report_no_chat_capabilities() {
     let env = TestEnv::demo().await;
-    let all = models(&env).await;
+    let all = env.models().await;
     for (id, context) in [
         ("google/text-embedding-004", 2048),
         ("openai/text-embedding-3-small", 8191),
@@ -79,10 +66,10 @@ async fn embed(env: &TestEnv, body: Value) -> (http::HeaderMap, Value) {
         .json(&body)
         .send()
         .await
-        .unwrap();
+        .expect("gateway answers");
     assert_eq!(r.status(), 200);
     let h = r.headers().clone();
-    (h, r.json().await.unwrap())
+    (h, r.json().await.expect("a JSON answer"))
 }
 
 #[tokio::test]

@@ -68,22 +68,7 @@ async fn served_by(env: &TestEnv) -> (String, String) {
 }
 
 async fn breaker_of(env: &TestEnv, model: &str) -> Value {
-    let models: Value = env
-        .client()
-        .get(env.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == model)
-        .unwrap()["switchyard"]["breaker"]
-        .clone()
+    env.model_entry(model).await["switchyard"]["breaker"].clone()
 }
 
 #[tokio::test]
