@@ -67,7 +67,7 @@ impl Gateway {
 
     pub fn router(&self) -> Router {
         let limit = self.state.engine.load().config.server.max_body_bytes;
-        let app = Router::new()
+        let mut app = Router::new()
             .route(
                 "/v1/chat/completions",
                 post(handlers::chat::chat_completions),
@@ -102,19 +102,12 @@ impl Gateway {
             .route("/health", get(handlers::health::health))
             .route("/ready", get(handlers::health::ready))
             .route("/metrics", get(handlers::health::metrics))
+            // After every route: axum then answers a known path's wrong method with this
+            // handler's envelope and adds the path's `Allow` header itself.
+            .method_not_allowed_fallback(method_not_allowed)
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self.state.clone());
-        // `Router::layer` wraps each route inside axum's method dispatch, before axum adds the
-        // `Allow` header to a 405; wrapping the whole router as one service sees the finished
-        // 405, header included.
-        let mut app =
-            Router::new()
-                .fallback_service(app)
-                .layer(axum::middleware::map_response_with_state(
-                    self.state.clone(),
-                    method_not_allowed,
-                ));
         if let Some(extra) = &self.extra {
             app = app.merge(extra.clone());
         }
@@ -289,46 +282,25 @@ async fn not_found(State(state): State<Arc<AppState>>, uri: http::Uri) -> Respon
     error_response(&e, &state.request_id())
 }
 
-/// axum answers a known path called with the wrong method with a bare 405. It is rewritten
-/// here, after the router, because only then does the response carry the `Allow` header that
-/// names the methods the path takes; the envelope repeats them so the message says what to do.
+/// A known path called with the wrong method: the OpenAI envelope and our request id, where
+/// axum alone would send a bare 405. axum adds the path's `Allow` header to this response
+/// after the handler (so the list is never kept twice); the message points at it.
 async fn method_not_allowed(
     State(state): State<Arc<AppState>>,
     method: http::Method,
     uri: http::Uri,
-    resp: Response,
 ) -> Response {
-    if resp.status() != http::StatusCode::METHOD_NOT_ALLOWED
-        || resp.headers().contains_key(http::header::CONTENT_TYPE)
-    {
-        return resp;
-    }
-    let allow = resp
-        .headers()
-        .get(http::header::ALLOW)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let e = GatewayError::new(
         405,
         "invalid_request_error",
         "method_not_allowed",
         format!(
-            "{method} is not allowed on {}; use {}.",
-            uri.path(),
-            if allow.is_empty() {
-                "another method"
-            } else {
-                &allow
-            }
+            "{method} is not allowed on {}; use a method from this response's Allow header.",
+            uri.path()
         ),
     )
     .with_code("method_not_allowed");
-    let mut out = error_response(&e, &state.request_id());
-    if let Some(v) = resp.headers().get(http::header::ALLOW) {
-        out.headers_mut().insert(http::header::ALLOW, v.clone());
-    }
-    out
+    error_response(&e, &state.request_id())
 }
 
 /// SIGTERM or Ctrl-C.

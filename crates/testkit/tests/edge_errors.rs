@@ -125,11 +125,19 @@ async fn wrong_methods_and_unknown_paths_get_an_envelope_and_a_request_id() {
                 .is_some_and(|v| !v.is_empty()),
             "{what}: no request id"
         );
+        let allow = r
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
         let b: Value = r.json().await.expect("an envelope");
         assert_eq!(b["error"]["type"], "invalid_request_error", "{what}: {b}");
         let msg = b["error"]["message"].as_str().unwrap();
         if let Some(m) = allowed {
-            assert!(msg.contains(m), "{what}: {msg}");
+            assert!(
+                allow.is_some_and(|a| a.contains(m)),
+                "{what}: no Allow: {m}"
+            );
+            assert!(msg.contains("Allow"), "{what}: {msg}");
         }
     }
 }
