@@ -89,18 +89,21 @@ impl EmbedResponse {
             let Value::Array(xs) = &e.embedding else {
                 continue;
             };
-            let mut bytes = Vec::with_capacity(xs.len() * 4);
-            for x in xs {
-                // OpenAI's base64 carries f32; the narrowing is the format, not a loss we add.
-                let f = x.as_f64().unwrap_or(0.0) as f32;
-                bytes.extend_from_slice(&f.to_le_bytes());
-            }
-            e.embedding = Value::String(base64(&bytes));
+            // OpenAI's base64 carries f32; the narrowing is the format, not a loss we add.
+            let floats = xs.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32);
+            e.embedding = Value::String(f32_base64(floats));
         }
     }
 }
 
-/// Standard base64 (RFC 4648, padded); a dozen lines rather than a dependency for one use.
+/// An embedding as OpenAI's `encoding_format: "base64"` sends it: the little-endian bytes of
+/// its f32 values in standard base64. The gateway and the simulator both write it with this.
+pub fn f32_base64(xs: impl IntoIterator<Item = f32>) -> String {
+    let bytes: Vec<u8> = xs.into_iter().flat_map(f32::to_le_bytes).collect();
+    base64(&bytes)
+}
+
+/// Standard base64 (RFC 4648, padded); a dozen lines rather than a dependency for two uses.
 fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);

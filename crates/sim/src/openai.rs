@@ -9,8 +9,8 @@ use switchyard_core::sse::{DONE_FRAME, data_frame};
 
 use crate::config::{Flavor, ModelConfig, Wire};
 use crate::content::{
-    Finish, ToolOut, answer_tokens, base64, embedding, fragments, limit, logprob, make_id,
-    tool_call, top_alternatives,
+    Finish, ToolOut, answer_tokens, embedding, fragments, limit, logprob, make_id, tool_call,
+    top_alternatives,
 };
 use crate::http::{
     HandlerResult, Pacing, Piece, Resp, StreamPlan, json_response, openai_error, status_label,
@@ -508,8 +508,7 @@ fn embed_answer(req: &Value, cfg: &ModelConfig) -> Resp {
                 .unwrap_or_else(|| v.to_string());
             let vec = embedding(&text, dims);
             let emb = if b64 {
-                let bytes: Vec<u8> = vec.iter().flat_map(|f| f.to_le_bytes()).collect();
-                json!(base64(&bytes))
+                json!(switchyard_core::f32_base64(vec.iter().copied()))
             } else {
                 json!(vec)
             };

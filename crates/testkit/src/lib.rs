@@ -248,6 +248,50 @@ impl TestEnv {
             .unwrap_or_else(|| panic!("{id} is not listed in /v1/models"))
     }
 
+    /// Requests the simulator received for one upstream model.
+    pub async fn sim_requests(&self, model: &str) -> u64 {
+        self.sim_stats().await["models"][model]["requests"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Uploads `jsonl` as a batch input file (multipart, as the SDKs send it) and creates a
+    /// chat-completions batch on it; returns (file object, batch object).
+    pub async fn submit_batch(&self, jsonl: &str) -> (Value, Value) {
+        const BOUNDARY: &str = "switchyard-test-boundary";
+        let upload = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\
+             Content-Type: application/jsonl\r\n\r\n{jsonl}\r\n--{BOUNDARY}--\r\n"
+        );
+        let file: Value = self
+            .client
+            .post(self.url("/v1/files"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(upload)
+            .send()
+            .await
+            .expect("gateway answers")
+            .json()
+            .await
+            .expect("a file object");
+        let batch: Value = self
+            .client
+            .post(self.url("/v1/batches"))
+            .json(&serde_json::json!({"input_file_id": file["id"],
+                "endpoint": "/v1/chat/completions", "completion_window": "24h"}))
+            .send()
+            .await
+            .expect("gateway answers")
+            .json()
+            .await
+            .expect("a batch object");
+        (file, batch)
+    }
+
     /// The simulator's `/sim/stats`.
     pub async fn sim_stats(&self) -> Value {
         self.client
@@ -283,6 +327,29 @@ impl Drop for TestEnv {
             let _ = tx.send(());
         }
     }
+}
+
+/// A response header as text; empty when absent.
+pub fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `n` batch input lines for `openai/gpt-4o-mini`, custom ids `q0`.., prompts "`topic` i".
+pub fn chat_batch_lines(n: usize, topic: &str) -> String {
+    (0..n)
+        .map(|i| {
+            let body = serde_json::json!({"model": "openai/gpt-4o-mini",
+                "messages": [{"role": "user", "content": format!("{topic} {i}")}]});
+            serde_json::json!({"custom_id": format!("q{i}"), "method": "POST",
+                "url": "/v1/chat/completions", "body": body})
+            .to_string()
+                + "\n"
+        })
+        .collect()
 }
 
 /// Parse an SSE body into its `data:` payloads (`[DONE]` kept as a string).

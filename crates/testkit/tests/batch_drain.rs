@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{Timelike, Utc};
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
-use switchyard_testkit::{DEMO_CONFIG, StartOptions, TestEnv};
-
-const BOUNDARY: &str = "switchyard-test-boundary";
+use switchyard_testkit::{DEMO_CONFIG, StartOptions, TestEnv, chat_batch_lines};
 
 /// The simulator with `gpt-4o-mini` answering after `ms` milliseconds.
 fn slow_sim(ms: u64) -> SimConfig {
@@ -46,48 +44,9 @@ async fn start(dir: &Path, sim: SimConfig, grace: &str, batches: &str) -> TestEn
 
 /// Uploads `n` chat lines (`q0`..) and creates their batch; returns its id.
 async fn create_batch(env: &TestEnv, n: usize) -> String {
-    let jsonl: String = (0..n)
-        .map(|i| {
-            let body = json!({"model": "openai/gpt-4o-mini",
-                "messages": [{"role": "user", "content": format!("drain question {i}")}]});
-            json!({"custom_id": format!("q{i}"), "method": "POST",
-                "url": "/v1/chat/completions", "body": body})
-            .to_string()
-                + "\n"
-        })
-        .collect();
-    let upload = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\
-         Content-Type: application/jsonl\r\n\r\n{jsonl}\r\n--{BOUNDARY}--\r\n"
-    );
-    let file: Value = env
-        .client()
-        .post(env.url("/v1/files"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(upload)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let batch: Value = env
-        .client()
-        .post(env.url("/v1/batches"))
-        .json(
-            &json!({"input_file_id": file["id"], "endpoint": "/v1/chat/completions",
-            "completion_window": "24h"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, batch) = env
+        .submit_batch(&chat_batch_lines(n, "drain question"))
+        .await;
     batch["id"].as_str().unwrap().to_owned()
 }
 

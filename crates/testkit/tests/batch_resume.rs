@@ -12,18 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{Timelike, Utc};
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
-use switchyard_testkit::{DEMO_CONFIG, StartOptions, TestEnv};
-
-const BOUNDARY: &str = "switchyard-test-boundary";
-
-fn multipart(jsonl: &str) -> Vec<u8> {
-    format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\
-         Content-Type: application/jsonl\r\n\r\n{jsonl}\r\n--{BOUNDARY}--\r\n"
-    )
-    .into_bytes()
-}
+use switchyard_testkit::{DEMO_CONFIG, StartOptions, TestEnv, chat_batch_lines};
 
 async fn start(dir: &std::path::Path, batches: &str) -> TestEnv {
     let config = format!("{DEMO_CONFIG}\n[batches]\n{batches}\n");
@@ -69,44 +58,10 @@ async fn a_restarted_gateway_runs_only_the_unanswered_lines() {
     let (h, m) = ((now.hour() + 2) % 24, now.minute());
     let closed = format!("window = \"{h:02}:{m:02}-{:02}:{m:02}\"", (h + 1) % 24);
     let env = start(dir.path(), &closed).await;
-    let jsonl: String = (0..10)
-        .map(|i| {
-            let body = json!({"model": "openai/gpt-4o-mini",
-                "messages": [{"role": "user", "content": format!("resume question {i}")}]});
-            json!({"custom_id": format!("q{i}"), "method": "POST",
-                "url": "/v1/chat/completions", "body": body})
-            .to_string()
-                + "\n"
-        })
-        .collect();
-    let file: Value = env
-        .client()
-        .post(env.url("/v1/files"))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(multipart(&jsonl))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (file, batch) = env
+        .submit_batch(&chat_batch_lines(10, "resume question"))
+        .await;
     assert_eq!(file["purpose"], "batch", "{file}");
-    let batch: Value = env
-        .client()
-        .post(env.url("/v1/batches"))
-        .json(
-            &json!({"input_file_id": file["id"], "endpoint": "/v1/chat/completions",
-            "completion_window": "24h"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let id = batch["id"].as_str().unwrap().to_owned();
     let b = wait_for(&env, &id, "in_progress", 10).await;
     assert_eq!(b["request_counts"]["total"], 10);

@@ -10,20 +10,7 @@
 
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
-use switchyard_testkit::{TestEnv, sse_data};
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-async fn requests(env: &TestEnv, model: &str) -> u64 {
-    env.sim_stats().await["models"][model]["requests"]
-        .as_u64()
-        .unwrap_or(0)
-}
+use switchyard_testkit::{TestEnv, header, sse_data};
 
 /// Route `fast` starts with Gemini, which cannot carry a conversation without a user or
 /// assistant turn: the request moves on to gpt-4o-mini, and Gemini is never called.
@@ -53,7 +40,7 @@ async fn a_capability_gap_moves_on_to_the_next_candidate() {
             }
         }
     }
-    assert_eq!(requests(&env, "gemini-2.0-flash").await, 0);
+    assert_eq!(env.sim_requests("gemini-2.0-flash").await, 0);
 }
 
 /// Routing knows up front that Anthropic's API has no `n > 1`: Claude is excluded with a
@@ -93,8 +80,8 @@ async fn n_above_one_is_excluded_at_routing_and_served_by_a_fallback() {
         attempts.ends_with("deepseek/deepseek-chat:ok"),
         "{attempts}"
     );
-    assert_eq!(requests(&env, "claude-sonnet-4-5").await, 0);
-    assert_eq!(requests(&env, "llama-3.1-8b-instant").await, 0);
+    assert_eq!(env.sim_requests("claude-sonnet-4-5").await, 0);
+    assert_eq!(env.sim_requests("llama-3.1-8b-instant").await, 0);
 }
 
 /// When no candidate can serve the request, the 400 says why.
@@ -167,5 +154,5 @@ async fn a_real_upstream_rejection_still_stops() {
             .contains("rejected the request"),
         "{b}"
     );
-    assert_eq!(requests(&env, "gpt-4o-mini").await, 0);
+    assert_eq!(env.sim_requests("gpt-4o-mini").await, 0);
 }

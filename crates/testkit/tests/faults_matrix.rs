@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
-use switchyard_testkit::{TestEnv, sse_data};
+use switchyard_testkit::{TestEnv, header, sse_data};
 
 pub const MATRIX_TOML: &str = r#"
 [providers.prim]
@@ -79,13 +79,6 @@ async fn sim(env: &TestEnv, model: &str) -> (u64, Value) {
     let s = env.sim_stats().await;
     let m = &s["models"][model];
     (m["requests"].as_u64().unwrap_or(0), m["outcomes"].clone())
-}
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 /// A 200 JSON answer served by the fallback: the primary's failed attempt is recorded at no

@@ -12,23 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
-use switchyard_testkit::TestEnv;
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
+use switchyard_testkit::{TestEnv, header};
 
 fn body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
-}
-
-async fn requests(env: &TestEnv, model: &str) -> u64 {
-    env.sim_stats().await["models"][model]["requests"]
-        .as_u64()
-        .unwrap_or(0)
 }
 
 async fn model_keys(env: &TestEnv, id: &str) -> Value {
@@ -56,7 +43,7 @@ async fn a_rate_limit_on_one_model_leaves_the_others_on_the_same_key() {
         header(&r, "x-switchyard-attempts"),
         "anthropic/claude-3-5-haiku:ok"
     );
-    assert_eq!(requests(&env, "claude-3-5-haiku").await, 1);
+    assert_eq!(env.sim_requests("claude-3-5-haiku").await, 1);
     // The throttled model itself rests: no second upstream call.
     let r = env.chat(&body("anthropic/claude-sonnet-4-5")).await;
     assert_eq!(r.status(), 429);
@@ -64,7 +51,7 @@ async fn a_rate_limit_on_one_model_leaves_the_others_on_the_same_key() {
         header(&r, "x-switchyard-attempts"),
         "anthropic/claude-sonnet-4-5:skipped:keys-cooling"
     );
-    assert_eq!(requests(&env, "claude-sonnet-4-5").await, 1);
+    assert_eq!(env.sim_requests("claude-sonnet-4-5").await, 1);
     assert_eq!(
         model_keys(&env, "anthropic/claude-sonnet-4-5").await,
         json!({"usable": 0, "cooling": 1, "dead": 0})
@@ -98,7 +85,7 @@ async fn a_rate_limit_on_one_key_moves_the_call_to_another_key_at_once() {
         1,
         "{attempts:?}"
     );
-    assert_eq!(requests(&env, "gpt-4o-mini").await, 5);
+    assert_eq!(env.sim_requests("gpt-4o-mini").await, 5);
     // Far below the 30 s retry-after: nobody waited for it.
     assert!(
         started.elapsed() < Duration::from_secs(10),
