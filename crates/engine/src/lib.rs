@@ -17,6 +17,7 @@
 //! - [`outstream`]: the client-facing stream: held until the first content, accounted at the end.
 //! - [`error`]: `GatewayError`, what the client is told.
 
+mod admission;
 pub mod attempt;
 pub mod cache;
 pub mod cascade;
