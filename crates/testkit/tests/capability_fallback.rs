@@ -3,11 +3,6 @@
 //! client gets a 400 explaining why only when no candidate can serve it. A real rejection by
 //! an upstream still stops the request as before.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "helpers shared by the tests: a failed unwrap is a failed test"
-)]
-
 use serde_json::{Value, json};
 use switchyard_sim::SimConfig;
 use switchyard_testkit::{TestEnv, header, sse_data};
