@@ -52,3 +52,16 @@ def test_errors_use_the_anthropic_classes(client):
         client.messages.create(model="no-such-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(anthropic.BadRequestError):
         client.messages.create(model="auto", max_tokens=10, messages=[])
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-3-5-haiku", "openai/gpt-4o-mini"])
+def test_count_tokens(client, model):
+    """What Claude Code calls before compacting: both SDK entry points, a real count (the
+    upstream's for Anthropic models, which the same body is then billed), never a zero."""
+    msgs = [{"role": "user", "content": "Weather in Paris?"}]
+    plain = client.messages.count_tokens(model=model, system="Be brief.", messages=msgs)
+    tooled = client.beta.messages.count_tokens(model=model, system="Be brief.", tools=TOOLS, messages=msgs)
+    assert 0 < plain.input_tokens < tooled.input_tokens
+    if model.startswith("anthropic/"):
+        billed = client.messages.create(model=model, max_tokens=50, system="Be brief.", messages=msgs)
+        assert billed.usage.input_tokens == plain.input_tokens

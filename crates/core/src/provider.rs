@@ -97,4 +97,15 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<EmbedResponse, ProviderError> {
         Err(ProviderError::unsupported("embeddings"))
     }
+
+    /// The prompt tokens `req` would cost, counted by the upstream's own tokenizer, for APIs
+    /// that offer a counting endpoint (Anthropic's `/v1/messages/count_tokens`, which is free).
+    /// `Ok(None)`: this API has none, and the gateway counts locally.
+    async fn count_tokens(
+        &self,
+        _req: &ChatRequest,
+        _ctx: &CallCtx,
+    ) -> Result<Option<u64>, ProviderError> {
+        Ok(None)
+    }
 }

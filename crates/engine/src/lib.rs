@@ -24,6 +24,7 @@ pub mod cascade;
 pub mod config;
 pub mod controls;
 pub mod cost;
+pub mod count;
 pub mod error;
 pub mod health;
 pub mod hedge;

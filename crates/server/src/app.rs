@@ -74,6 +74,10 @@ impl Gateway {
             )
             .route("/chat/completions", post(handlers::chat::chat_completions))
             .route("/v1/messages", post(handlers::messages::messages))
+            .route(
+                "/v1/messages/count_tokens",
+                post(handlers::messages::count_tokens),
+            )
             .route("/v1/embeddings", post(handlers::embeddings::embeddings))
             .route("/embeddings", post(handlers::embeddings::embeddings))
             .route("/v1/models", get(handlers::models::list_models))

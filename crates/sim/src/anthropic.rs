@@ -1,5 +1,7 @@
 //! The Anthropic Messages wire: validation as strict as the real API, JSON and named-event SSE.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::StatusCode;
 use http::request::Parts;
@@ -14,7 +16,7 @@ use crate::content::{
 use crate::http::{
     HandlerResult, Pacing, Piece, Resp, StreamPlan, anthropic_error, json_response, stream_response,
 };
-use crate::server::{App, Mode};
+use crate::server::{App, Mode, ModelEntry};
 
 const FIELDS: &[&str] = &[
     "model",
@@ -49,10 +51,9 @@ struct MsgReq {
     stream: bool,
 }
 
-pub async fn messages(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
-    let rid = app.next_id("req_sim");
-    let invalid = |m: &str| anthropic_error(400, "invalid_request_error", m, &rid);
-    let key = parts
+/// The request key from `x-api-key` (or a bearer token).
+fn request_key(parts: &Parts) -> String {
+    parts
         .headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -65,11 +66,18 @@ pub async fn messages(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
         })
         .unwrap_or("")
         .trim()
-        .to_owned();
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return Ok(invalid("The request body is not valid JSON.")),
-    };
+        .to_owned()
+}
+
+/// What Anthropic checks before it reads the body: a key, the version header, a known model
+/// and a key that model accepts. `Err` is the response to send (already counted in stats).
+fn admit(
+    app: &App,
+    parts: &Parts,
+    req: &Value,
+    rid: &str,
+) -> Result<(String, String, bool, Arc<ModelEntry>), Resp> {
+    let key = request_key(parts);
     let model = req
         .get("model")
         .and_then(Value::as_str)
@@ -79,26 +87,95 @@ pub async fn messages(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
     if key.is_empty() {
         app.stats.record(&model, stream, "401");
         let m = "x-api-key header is required";
-        return Ok(anthropic_error(401, "authentication_error", m, &rid));
+        return Err(anthropic_error(401, "authentication_error", m, rid));
     }
     if !parts.headers.contains_key("anthropic-version") {
         app.stats.record(&model, stream, "400");
-        return Ok(invalid("anthropic-version: header is required"));
+        let m = "anthropic-version: header is required";
+        return Err(anthropic_error(400, "invalid_request_error", m, rid));
     }
     let Some(entry) = app.model(&model, Wire::Anthropic) else {
         app.stats.record(&model, stream, "404");
         let m = format!("model: {model}");
-        return Ok(anthropic_error(404, "not_found_error", &m, &rid));
+        return Err(anthropic_error(404, "not_found_error", &m, rid));
     };
     if entry.cfg.keys.as_ref().is_some_and(|ks| !ks.contains(&key)) {
         app.stats.record(&model, stream, "401");
-        return Ok(anthropic_error(
+        return Err(anthropic_error(
             401,
             "authentication_error",
             "invalid x-api-key",
-            &rid,
+            rid,
         ));
     }
+    Ok((key, model, stream, entry))
+}
+
+/// The fields `POST /v1/messages/count_tokens` accepts; anything else is rejected like the
+/// real API does (`max_tokens: Extra inputs are not permitted`).
+const COUNT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+/// `POST /v1/messages/count_tokens`: the prompt tokens the same body would be billed on
+/// `/v1/messages` (the simulator's own count), as `{"input_tokens": N}`.
+pub async fn count_tokens(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
+    let rid = app.next_id("req_sim");
+    let invalid = |m: &str| anthropic_error(400, "invalid_request_error", m, &rid);
+    let mut req: Value = match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return Ok(invalid("The request body is not valid JSON.")),
+    };
+    let (key, model, _, entry) = match admit(app, parts, &req, &rid) {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    // The model's scripted faults (429, 500, reset, ...) hit its counting endpoint too.
+    if let Err(r) = app
+        .fault(Wire::Anthropic, &model, Some(&key), false, &rid)
+        .await
+    {
+        return r;
+    }
+    if let Some(k) = req
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !COUNT_FIELDS.contains(&k.as_str())))
+    {
+        app.stats.record(&model, false, "400");
+        return Ok(invalid(&format!("{k}: Extra inputs are not permitted")));
+    }
+    // The Messages parser wants max_tokens; counting never generates, so any value will do.
+    req["max_tokens"] = json!(1);
+    let mr = match parse(&req, &entry.cfg) {
+        Ok(m) => m,
+        Err(msg) => {
+            app.stats.record(&model, false, "400");
+            return Ok(invalid(&msg));
+        }
+    };
+    app.stats.record(&model, false, "count_tokens");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "input_tokens": mr.prompt.tokens }),
+    ))
+}
+
+pub async fn messages(app: &App, parts: &Parts, body: &[u8]) -> HandlerResult {
+    let rid = app.next_id("req_sim");
+    let invalid = |m: &str| anthropic_error(400, "invalid_request_error", m, &rid);
+    let req: Value = match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return Ok(invalid("The request body is not valid JSON.")),
+    };
+    let (key, model, stream, entry) = match admit(app, parts, &req, &rid) {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
     let mode = match app
         .fault(Wire::Anthropic, &model, Some(&key), stream, &rid)
         .await

@@ -9,7 +9,7 @@
 //! ## Paths
 //! - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models` (also without
 //!   `/v1`). Auth `Authorization: Bearer KEY`.
-//! - Anthropic: `POST /v1/messages`; `GET /v1/models` with an `anthropic-version` or `x-api-key`
+//! - Anthropic: `POST /v1/messages`, `POST /v1/messages/count_tokens`; `GET /v1/models` with an `anthropic-version` or `x-api-key`
 //!   header lists Anthropic models. Auth `x-api-key` (or Bearer), `anthropic-version` required.
 //! - Gemini: `POST /v1beta/models/{model}:generateContent | :streamGenerateContent[?alt=sse] |
 //!   :countTokens | :embedContent | :batchEmbedContents`, `GET /v1beta/models`. Auth

@@ -182,6 +182,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> HandlerResult {
             }
         }
         (Method::POST, "/v1/messages") => anthropic::messages(&app, &parts, &body).await,
+        (Method::POST, "/v1/messages/count_tokens") => {
+            anthropic::count_tokens(&app, &parts, &body).await
+        }
         (Method::GET, "/v1beta/models") => Ok(gemini::models(&app, &parts)),
         (Method::POST, p) if p.starts_with("/v1beta/models/") => {
             gemini::dispatch(&app, &parts, &body).await

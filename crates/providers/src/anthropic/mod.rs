@@ -26,6 +26,7 @@ pub const API_VERSION: &str = "2023-06-01";
 #[derive(Debug, Clone)]
 pub struct AnthropicProvider {
     url: String,
+    count_url: String,
     headers: HeaderMap,
     default_max_tokens: Option<u32>,
     client: reqwest::Client,
@@ -60,6 +61,10 @@ impl AnthropicProvider {
                 s.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
                 "v1/messages",
             ),
+            count_url: join(
+                s.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+                "v1/messages/count_tokens",
+            ),
             headers,
             default_max_tokens: s.default_max_tokens,
             client,
@@ -71,9 +76,18 @@ impl AnthropicProvider {
         body: &wire::MessagesRequest,
         ctx: &CallCtx,
     ) -> Result<reqwest::Response, ProviderError> {
+        self.post_to(&self.url, body, ctx).await
+    }
+
+    async fn post_to(
+        &self,
+        url: &str,
+        body: &impl serde::Serialize,
+        ctx: &CallCtx,
+    ) -> Result<reqwest::Response, ProviderError> {
         let mut req = self
             .client
-            .post(&self.url)
+            .post(url)
             .headers(self.headers.clone())
             .json(body);
         if let Some(key) = &ctx.api_key {
@@ -148,5 +162,23 @@ impl Provider for AnthropicProvider {
                 yield Err(e);
             }
         }))
+    }
+
+    async fn count_tokens(
+        &self,
+        req: &ChatRequest,
+        ctx: &CallCtx,
+    ) -> Result<Option<u64>, ProviderError> {
+        let full = convert::to_wire(req, &ctx.upstream_model, self.default_max_tokens, false)?;
+        let body = wire::CountTokensRequest::of(&full);
+        let resp = self.post_to(&self.count_url, &body, ctx).await?;
+        let bytes = read_body(resp, ctx).await?;
+        let parsed: wire::CountTokensResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Decode,
+                format!("Anthropic sent an unreadable token count: {e}"),
+            )
+        })?;
+        Ok(Some(parsed.input_tokens))
     }
 }

@@ -660,3 +660,33 @@ fn matched_stop_sequence_is_kept_but_not_serialised() {
         Some("STOP")
     );
 }
+
+/// `count_tokens` takes the prompt half of a Messages body only: Anthropic rejects
+/// `max_tokens`, sampling and `stream` there.
+#[test]
+fn count_tokens_body_keeps_the_prompt_and_drops_the_rest() {
+    let full = to_wire(
+        &req(
+            json!({"model":"m","max_tokens":50,"temperature":0.5,"stop":["X"],"messages":[
+            {"role":"system","content":"Be brief."},
+            {"role":"user","content":"Hi"}],
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+            "tool_choice":"required"}),
+        ),
+        "claude-x",
+        None,
+        true,
+    )
+    .unwrap();
+    let got = serde_json::to_value(wire::CountTokensRequest::of(&full)).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "model": "claude-x",
+            "system": "Be brief.",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"}
+        })
+    );
+}

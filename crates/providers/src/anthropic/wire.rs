@@ -32,6 +32,37 @@ pub struct MessagesRequest {
     pub stream: bool,
 }
 
+/// `POST /v1/messages/count_tokens`: the request's prompt half only. The API rejects every
+/// other field of a Messages request (`max_tokens: Extra inputs are not permitted`).
+#[derive(Debug, Serialize)]
+pub struct CountTokensRequest<'a> {
+    pub model: &'a str,
+    pub messages: &'a [Message],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[Tool]>::is_empty")]
+    pub tools: &'a [Tool],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<&'a ToolChoice>,
+}
+
+impl<'a> CountTokensRequest<'a> {
+    pub fn of(r: &'a MessagesRequest) -> Self {
+        CountTokensRequest {
+            model: &r.model,
+            messages: &r.messages,
+            system: r.system.as_deref(),
+            tools: &r.tools,
+            tool_choice: r.tool_choice.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CountTokensResponse {
+    pub input_tokens: u64,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -93,3 +93,65 @@ pub async fn messages(
         Err(e) => error_response(&e, &request_id),
     }
 }
+
+/// Fields `POST /v1/messages/count_tokens` accepts (Anthropic rejects the rest).
+const COUNT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}` for the model the body would be
+/// routed to (see `switchyard_engine::count`); `x-switchyard-token-count` says how it was
+/// counted (`upstream`, `exact` or `estimate`).
+pub async fn count_tokens(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = state.request_id();
+    let engine = state.engine.load_full();
+    let prepared = (|| {
+        let tenant = authenticate(&state, &headers)?;
+        let mut raw: Value = parse_json(&body_bytes(body)?)?;
+        if let Some(obj) = raw.as_object_mut() {
+            if let Some(k) = obj.keys().find(|k| !COUNT_FIELDS.contains(&k.as_str())) {
+                return Err(GatewayError::bad_request(format!(
+                    "{k}: Extra inputs are not permitted"
+                )));
+            }
+            // The Messages conversion wants max_tokens; counting never generates.
+            obj.insert("max_tokens".into(), Value::from(1));
+        }
+        let req = request::to_canonical(&raw)?;
+        let controls = Controls::parse(&headers, req.switchyard.as_ref(), None)?;
+        Ok::<_, GatewayError>((tenant, req, controls))
+    })();
+    let (tenant, req, controls) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            record_rejected(&engine, &request_id, started, "count_tokens", &e);
+            return error_response(&e, &request_id);
+        }
+    };
+    let rctx = ctx(request_id.clone(), tenant, started, controls);
+    match engine.count_tokens(req, rctx).await {
+        Ok(c) => {
+            let mut h = HeaderMap::new();
+            set(&mut h, "x-switchyard-request-id", &request_id);
+            set(&mut h, "request-id", &request_id);
+            set(&mut h, "x-switchyard-model", &c.model);
+            set(&mut h, "x-switchyard-provider", &c.provider);
+            set(&mut h, "x-switchyard-route", &c.route);
+            set(&mut h, "x-switchyard-token-count", c.method);
+            set(&mut h, "x-switchyard-cost", "0");
+            let body = serde_json::json!({ "input_tokens": c.input_tokens });
+            (StatusCode::OK, h, axum::Json(body)).into_response()
+        }
+        Err(e) => error_response(&e, &request_id),
+    }
+}
