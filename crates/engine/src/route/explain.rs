@@ -281,7 +281,23 @@ impl Engine {
 
 /// `auto: cheapest of 4 (task code, 3 excluded) -> openai/gpt-4o-mini`.
 fn short_reason(d: &Decision, pick: Option<&str>) -> String {
-    let pick = pick.unwrap_or("none");
+    let mut s = choice_reason(d, pick.unwrap_or("none"));
+    // A floor the client asked for but routing could not apply must show on the answer
+    // itself, not only in /v1/route/explain: otherwise the cheapest model answers a request
+    // that asked for quality, silently.
+    if d.quality_unapplied
+        && let Some(min) = d.limits.min_quality
+    {
+        let task = d.task.task.as_deref().unwrap_or("general");
+        let _ = write!(
+            s,
+            "; min quality {min} not applied: no quality figures for task {task}"
+        );
+    }
+    s
+}
+
+fn choice_reason(d: &Decision, pick: &str) -> String {
     if d.ranked.len() == 1 && d.excluded.is_empty() && d.route == pick {
         return format!("{}: direct", d.route);
     }

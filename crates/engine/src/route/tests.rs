@@ -276,6 +276,17 @@ fn quality_minimum_excludes_per_task_with_default_and_missing_figures() {
     let p = plan(&e, ask("unpriced", "x"), &c, &ctx_at(3));
     assert_eq!(names(&p), ["unpriced"]);
     assert!(p.notes[0].contains("not applied"), "{:?}", p.notes);
+    // ... and so does the x-switchyard-route header the answer carries.
+    assert!(
+        p.reason
+            .ends_with("; min quality 0.75 not applied: no quality figures for task poetry"),
+        "{}",
+        p.reason
+    );
+    // An applied floor adds nothing to the header.
+    c.task = Some("code".into());
+    let p = plan(&e, ask("auto", "x"), &c, &ctx_at(3));
+    assert!(!p.reason.contains("not applied"), "{}", p.reason);
 }
 
 #[test]
