@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use switchyard_core::chunk_frame::ChunkFramer;
@@ -28,32 +28,115 @@ pub fn sse_response(stream: OutStream, mut headers: HeaderMap) -> Response {
     resp
 }
 
+/// One body frame per wake-up, holding every chunk that is ready: a cached answer (all of it
+/// ready at once) leaves in one write instead of hyper flushing its 16-buffer queue part way,
+/// which made the client wake twice; a live stream still sends each chunk the moment it
+/// arrives, since nothing waits for more.
 fn frames(stream: OutStream) -> impl futures::Stream<Item = Bytes> {
+    use std::task::Poll;
     let mut ended = false;
     let mut failed = false;
     let mut stream = Box::pin(stream);
     let mut framer = ChunkFramer::default();
     futures::stream::poll_fn(move |cx| {
         if ended {
-            return std::task::Poll::Ready(None);
+            return Poll::Ready(None);
         }
-        match stream.poll_next_unpin(cx) {
-            std::task::Poll::Ready(Some(OutItem::Chunk(c))) => {
-                std::task::Poll::Ready(Some(framer.frame(&c)))
+        let mut batch: Option<BytesMut> = None;
+        let mut single: Option<Bytes> = None;
+        let mut push = |b: Bytes| match (&mut batch, single.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&b),
+            (None, None) => single = Some(b),
+            (None, Some(first)) => {
+                let mut buf = BytesMut::with_capacity(first.len() * 16);
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&b);
+                batch = Some(buf);
             }
-            std::task::Poll::Ready(Some(OutItem::Error(e))) => {
-                failed = true;
-                std::task::Poll::Ready(Some(json_data_frame(&error_body(&e))))
-            }
-            std::task::Poll::Ready(None) => {
-                ended = true;
-                if failed {
-                    std::task::Poll::Ready(None)
-                } else {
-                    std::task::Poll::Ready(Some(Bytes::from_static(DONE_FRAME)))
+        };
+        loop {
+            match stream.poll_next_unpin(cx) {
+                Poll::Ready(Some(OutItem::Chunk(c))) => push(framer.frame(&c)),
+                Poll::Ready(Some(OutItem::Error(e))) => {
+                    failed = true;
+                    push(json_data_frame(&error_body(&e)));
                 }
+                Poll::Ready(None) => {
+                    ended = true;
+                    if !failed {
+                        push(Bytes::from_static(DONE_FRAME));
+                    }
+                    break;
+                }
+                Poll::Pending => break,
             }
-            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+        match (batch, single) {
+            (Some(buf), _) => Poll::Ready(Some(buf.freeze())),
+            (None, Some(b)) => Poll::Ready(Some(b)),
+            (None, None) if ended => Poll::Ready(None),
+            (None, None) => Poll::Pending,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::ChatChunk;
+
+    fn chunk(text: &str) -> OutItem {
+        let c: ChatChunk = serde_json::from_value(serde_json::json!({
+            "id": "c1", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
+        }))
+        .expect("chunk");
+        OutItem::Chunk(c)
+    }
+
+    fn data_lines(frames: &[Bytes]) -> usize {
+        frames
+            .iter()
+            .map(|f| f.windows(6).filter(|w| w == b"data: ").count())
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_is_all_ready_leaves_in_one_frame() {
+        let items = vec![chunk("a"), chunk("b"), chunk("c")];
+        let out = OutStream::from_items(futures::stream::iter(items));
+        let got: Vec<Bytes> = frames(out).collect().await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(data_lines(&got), 4, "three chunks and [DONE]");
+        assert!(got[0].ends_with(DONE_FRAME));
+    }
+
+    #[tokio::test]
+    async fn a_live_stream_still_sends_each_chunk_as_it_arrives() {
+        let live = async_stream::stream! {
+            for t in ["a", "b", "c"] {
+                tokio::task::yield_now().await;
+                yield chunk(t);
+            }
+        };
+        let got: Vec<Bytes> = frames(OutStream::from_items(live)).collect().await;
+        // One frame per chunk (none waits for the next), [DONE] with the last or after it.
+        assert!(got.len() >= 3, "{got:?}");
+        assert_eq!(data_lines(&got[..1]), 1);
+        assert_eq!(data_lines(&got), 4);
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_frames_without_done() {
+        let items = vec![
+            chunk("a"),
+            OutItem::Error(switchyard_engine::GatewayError::bad_request("cut")),
+        ];
+        let got: Vec<Bytes> = frames(OutStream::from_items(futures::stream::iter(items)))
+            .collect()
+            .await;
+        let all: Vec<u8> = got.concat();
+        assert!(!all.ends_with(DONE_FRAME));
+        assert_eq!(data_lines(&got), 2, "the chunk and the error event");
+    }
 }
