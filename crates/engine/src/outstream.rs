@@ -65,6 +65,12 @@ impl Stream for OutStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<OutItem>> {
         self.inner.poll_next_unpin(cx)
     }
+
+    /// Exact for a replayed answer (every item ready), `(0, None)` for a live one: the SSE
+    /// writer batches only what is known to be ready, and never polls a live stream twice.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
 }
 
 pub struct StreamSetup {

@@ -28,10 +28,10 @@ pub fn sse_response(stream: OutStream, mut headers: HeaderMap) -> Response {
     resp
 }
 
-/// One body frame per wake-up, holding every chunk that is ready: a cached answer (all of it
-/// ready at once) leaves in one write instead of hyper flushing its 16-buffer queue part way,
-/// which made the client wake twice; a live stream still sends each chunk the moment it
-/// arrives, since nothing waits for more.
+/// One body frame per wake-up, holding every chunk known to be ready (the stream's size hint):
+/// a cached answer (all of it ready at once) leaves in one write instead of hyper flushing its
+/// 16-buffer queue part way, which made the client wake twice; a live stream sends each chunk
+/// the moment it arrives, as before.
 fn frames(stream: OutStream) -> impl futures::Stream<Item = Bytes> {
     use std::task::Poll;
     let mut ended = false;
@@ -56,10 +56,21 @@ fn frames(stream: OutStream) -> impl futures::Stream<Item = Bytes> {
         };
         loop {
             match stream.poll_next_unpin(cx) {
-                Poll::Ready(Some(OutItem::Chunk(c))) => push(framer.frame(&c)),
-                Poll::Ready(Some(OutItem::Error(e))) => {
-                    failed = true;
-                    push(json_data_frame(&error_body(&e)));
+                Poll::Ready(Some(item)) => {
+                    match item {
+                        OutItem::Chunk(c) => push(framer.frame(&c)),
+                        OutItem::Error(e) => {
+                            failed = true;
+                            push(json_data_frame(&error_body(&e)));
+                        }
+                    }
+                    // Go on only while more is known to be ready (a replayed answer, whose
+                    // end is known too): polling a live stream again would only register
+                    // its waker twice per chunk.
+                    let (ready, most) = futures::Stream::size_hint(&stream);
+                    if ready == 0 && most != Some(0) {
+                        break;
+                    }
                 }
                 Poll::Ready(None) => {
                     ended = true;
