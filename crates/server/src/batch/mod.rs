@@ -32,6 +32,8 @@ pub struct BatchService {
     disk: Disk,
     files: Mutex<HashMap<String, StoredFile>>,
     batches: Mutex<HashMap<String, StoredBatch>>,
+    /// One batch-state write at a time (see [`BatchService::persist`]).
+    persist_turn: tokio::sync::Mutex<()>,
     /// Batches with a live runner in this process (one per batch), and their stop signal.
     pub(crate) runners: runners::Runners,
 }
@@ -83,7 +85,21 @@ impl BatchService {
                     .map(|b| (b.batch.id.clone(), b))
                     .collect(),
             ),
+            persist_turn: tokio::sync::Mutex::new(()),
             runners: runners::Runners::default(),
+        }
+    }
+
+    /// Writes batch `id`'s state as it is when this write's turn comes. Writes take turns, so
+    /// a cancel racing a runner's progress update can neither collide on the temporary file
+    /// (the loser's rename failed, and the cancel answered 500) nor leave the older of the two
+    /// states on disk.
+    async fn persist(&self, id: &str) -> std::io::Result<()> {
+        let _turn = self.persist_turn.lock().await;
+        let latest = self.batches.lock().get(id).cloned();
+        match latest {
+            Some(b) => self.disk.save_batch(&b).await,
+            None => Ok(()),
         }
     }
 
@@ -272,7 +288,7 @@ impl BatchService {
             }
             b.clone()
         };
-        self.disk.save_batch(&stored).await.map_err(storage_error)?;
+        self.persist(id).await.map_err(storage_error)?;
         Ok(stored.batch)
     }
 
@@ -292,7 +308,7 @@ impl BatchService {
             f(b);
             b.clone()
         };
-        if let Err(e) = self.disk.save_batch(&stored).await {
+        if let Err(e) = self.persist(id).await {
             tracing::error!(batch = id, error = %e, "batch state not persisted");
         }
         Some(stored)
@@ -349,6 +365,76 @@ impl BatchService {
                 batches = ?drained.abandoned,
                 "grace period over with batch lines still in flight; the next start runs them again"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A cancel racing a runner's progress updates: every write succeeds (they used to share
+    /// one temporary file, and the loser's rename failed: the cancel answered 500), and what
+    /// is on disk afterwards is the latest state, not whichever write finished last.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_state_writes_all_land_and_the_latest_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = BatchConfig {
+            dir: dir.path().to_path_buf(),
+            ..BatchConfig::default()
+        };
+        for round in 0..20 {
+            let svc = Arc::new(BatchService::open(cfg.clone()));
+            svc.ensure_dirs().await.expect("dirs");
+            let file = FileObject {
+                id: format!("file-{round}"),
+                object: "file".into(),
+                bytes: 1,
+                created_at: 0,
+                filename: "in.jsonl".into(),
+                purpose: "batch".into(),
+                status: "processed".into(),
+            };
+            svc.add_file("t", file).await.expect("file");
+            let b = svc
+                .create_batch(
+                    "t",
+                    &format!("file-{round}"),
+                    "/v1/chat/completions",
+                    "24h",
+                    None,
+                )
+                .await
+                .expect("batch");
+            let mut tasks = Vec::new();
+            for _ in 0..32 {
+                let (svc, id) = (svc.clone(), b.id.clone());
+                tasks.push(tokio::spawn(async move {
+                    svc.update(&id, |s| s.batch.request_counts.completed += 1)
+                        .await
+                        .map(|_| ())
+                        .ok_or(())
+                }));
+            }
+            let cancel = {
+                let (svc, id) = (svc.clone(), b.id.clone());
+                tokio::spawn(async move { svc.cancel("t", &id).await.map(|_| ()).map_err(|_| ()) })
+            };
+            for t in tasks {
+                t.await.expect("joined").expect("update");
+            }
+            cancel
+                .await
+                .expect("joined")
+                .expect("the cancel's write landed");
+            let reopened = BatchService::open(cfg.clone());
+            let on_disk = reopened.batch("t", &b.id).expect("persisted");
+            let in_memory = svc.batch("t", &b.id).expect("in memory");
+            assert_eq!(on_disk.request_counts.completed, 32, "round {round}");
+            assert_eq!(on_disk.status, in_memory.status, "round {round}");
+            assert_eq!(on_disk.status, Status::Cancelling, "round {round}");
         }
     }
 }
