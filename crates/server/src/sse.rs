@@ -28,65 +28,68 @@ pub fn sse_response(stream: OutStream, mut headers: HeaderMap) -> Response {
     resp
 }
 
-/// One body frame per wake-up, holding every chunk known to be ready (the stream's size hint):
-/// a cached answer (all of it ready at once) leaves in one write instead of hyper flushing its
-/// 16-buffer queue part way, which made the client wake twice; a live stream sends each chunk
-/// the moment it arrives, as before.
 fn frames(stream: OutStream) -> impl futures::Stream<Item = Bytes> {
+    let mut failed = false;
+    let mut framer = ChunkFramer::default();
+    ready_frames(stream, move |item, out| match item {
+        Some(OutItem::Chunk(c)) => out.push(framer.frame(&c)),
+        Some(OutItem::Error(e)) => {
+            failed = true;
+            out.push(json_data_frame(&error_body(&e)));
+        }
+        None if !failed => out.push(Bytes::from_static(DONE_FRAME)),
+        None => {}
+    })
+}
+
+/// One body frame per wake-up, holding what `render` made of every item known to be ready
+/// (the stream's size hint; `render` gets `None` once, at the end): a cached answer (all of it
+/// ready at once) leaves in one write instead of hyper flushing its 16-buffer queue part way,
+/// which made the client wake twice; a live stream sends each chunk the moment it arrives,
+/// polled once per chunk as before. Used by both dialects' SSE writers.
+pub fn ready_frames(
+    stream: OutStream,
+    mut render: impl FnMut(Option<OutItem>, &mut Vec<Bytes>) + Send + 'static,
+) -> impl futures::Stream<Item = Bytes> + Send + 'static {
     use std::task::Poll;
     let mut ended = false;
-    let mut failed = false;
     let mut stream = Box::pin(stream);
-    let mut framer = ChunkFramer::default();
+    let mut parts: Vec<Bytes> = Vec::new();
     futures::stream::poll_fn(move |cx| {
         if ended {
             return Poll::Ready(None);
         }
-        let mut batch: Option<BytesMut> = None;
-        let mut single: Option<Bytes> = None;
-        let mut push = |b: Bytes| match (&mut batch, single.take()) {
-            (Some(buf), _) => buf.extend_from_slice(&b),
-            (None, None) => single = Some(b),
-            (None, Some(first)) => {
-                let mut buf = BytesMut::with_capacity(first.len() * 16);
-                buf.extend_from_slice(&first);
-                buf.extend_from_slice(&b);
-                batch = Some(buf);
-            }
-        };
         loop {
             match stream.poll_next_unpin(cx) {
                 Poll::Ready(Some(item)) => {
-                    match item {
-                        OutItem::Chunk(c) => push(framer.frame(&c)),
-                        OutItem::Error(e) => {
-                            failed = true;
-                            push(json_data_frame(&error_body(&e)));
-                        }
-                    }
+                    render(Some(item), &mut parts);
                     // Go on only while more is known to be ready (a replayed answer, whose
-                    // end is known too): polling a live stream again would only register
-                    // its waker twice per chunk.
+                    // end is known too), or while nothing was made yet: returning Pending
+                    // after a Ready would leave no waker registered.
                     let (ready, most) = futures::Stream::size_hint(&stream);
-                    if ready == 0 && most != Some(0) {
+                    if !parts.is_empty() && ready == 0 && most != Some(0) {
                         break;
                     }
                 }
                 Poll::Ready(None) => {
                     ended = true;
-                    if !failed {
-                        push(Bytes::from_static(DONE_FRAME));
-                    }
+                    render(None, &mut parts);
                     break;
                 }
                 Poll::Pending => break,
             }
         }
-        match (batch, single) {
-            (Some(buf), _) => Poll::Ready(Some(buf.freeze())),
-            (None, Some(b)) => Poll::Ready(Some(b)),
-            (None, None) if ended => Poll::Ready(None),
-            (None, None) => Poll::Pending,
+        match parts.len() {
+            0 if ended => Poll::Ready(None),
+            0 => Poll::Pending,
+            1 => Poll::Ready(parts.pop()),
+            _ => {
+                let mut buf = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in parts.drain(..) {
+                    buf.extend_from_slice(&p);
+                }
+                Poll::Ready(Some(buf.freeze()))
+            }
         }
     })
 }
@@ -135,6 +138,31 @@ mod tests {
         assert!(got.len() >= 3, "{got:?}");
         assert_eq!(data_lines(&got[..1]), 1);
         assert_eq!(data_lines(&got), 4);
+    }
+
+    /// An item that renders to nothing must not end the poll with Pending and no waker.
+    #[tokio::test]
+    async fn items_that_render_to_nothing_do_not_stall_the_stream() {
+        let live = async_stream::stream! {
+            for t in ["skip", "a", "skip", "b"] {
+                tokio::task::yield_now().await;
+                yield chunk(t);
+            }
+        };
+        let render = |item: Option<OutItem>, out: &mut Vec<Bytes>| {
+            if let Some(OutItem::Chunk(c)) = item
+                && c.choices[0].delta.content.as_deref() != Some("skip")
+            {
+                out.push(Bytes::from_static(b"data: x\n\n"));
+            }
+        };
+        let got = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            ready_frames(OutStream::from_items(live), render).collect::<Vec<Bytes>>(),
+        )
+        .await
+        .expect("the stream ends");
+        assert_eq!(data_lines(&got), 2);
     }
 
     #[tokio::test]

@@ -76,16 +76,12 @@ pub async fn messages(
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let mut tr = Translator::new();
-            let frames = out
-                .map(move |item| {
-                    let mut buf = Vec::new();
-                    match item {
-                        OutItem::Chunk(c) => tr.chunk(&c, &mut buf),
-                        OutItem::Error(e) => tr.error(&error_body(&e), &mut buf),
-                    }
-                    futures::stream::iter(buf.into_iter().map(Ok::<_, Infallible>))
-                })
-                .flatten();
+            let frames = crate::sse::ready_frames(out, move |item, buf| match item {
+                Some(OutItem::Chunk(c)) => tr.chunk(&c, buf),
+                Some(OutItem::Error(e)) => tr.error(&error_body(&e), buf),
+                None => {}
+            })
+            .map(Ok::<_, Infallible>);
             let mut resp = Response::new(Body::from_stream(frames));
             *resp.headers_mut() = h;
             resp
