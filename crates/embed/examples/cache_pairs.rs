@@ -50,6 +50,10 @@ use switchyard_embed::{
     static_embedder,
 };
 
+mod common;
+use common::data_dir;
+use switchyard_embed::fnv1a;
+
 /// Below the 1% goal to leave room for tuning-to-held-out noise (the
 /// out-of-fold scores cover about 17,800 non-duplicates, so 0.1% is about 18
 /// of them; with CACHE_PAIRS_FOLDS=1 the tuning part has about 5,900, and
@@ -158,24 +162,6 @@ struct Scored {
     part: Part,
     /// Cross-fitting fold (independent hash bits).
     fold: u64,
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("SWITCHYARD_ROUTING_DATA").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/routing-data"
-            ))
-        },
-        PathBuf::from,
-    )
 }
 
 /// (true-hit %, false-hit %) over one part.

@@ -18,30 +18,16 @@ use std::path::PathBuf;
 
 use switchyard_embed::transformer::MiniLm;
 
+mod common;
+use common::data_dir;
+use switchyard_embed::fnv1a;
+
 const BATCH: usize = 32;
 
 #[derive(serde::Deserialize)]
 struct Pair {
     text_a: String,
     text_b: String,
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("SWITCHYARD_ROUTING_DATA").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/routing-data"
-            ))
-        },
-        PathBuf::from,
-    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -13,29 +13,15 @@ use std::path::PathBuf;
 
 use switchyard_embed::{Embedder, Task, TaskClassifier, classify_rules, static_embedder};
 
+mod common;
+use common::data_dir;
+use switchyard_embed::fnv1a;
+
 #[derive(serde::Deserialize)]
 struct Prompt {
     prompt_id: String,
     task_type: String,
     turns: Vec<String>,
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("SWITCHYARD_ROUTING_DATA").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/routing-data"
-            ))
-        },
-        PathBuf::from,
-    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -23,7 +23,7 @@ pub use classify::{Task, TaskClassifier, classify, classify_rules, task_classifi
 pub use gbdt::BoostParams;
 pub use near_dup::{GuardKey, NearDuplicate, near_duplicate};
 pub use pair_model::{
-    DIFF_BUCKETS, MARKER_FEATURES, PAIR_EMB_DIM, PAIR_FEATURES, PAIR_SCALARS, PairModel,
+    DIFF_BUCKETS, MARKER_FEATURES, PAIR_EMB_DIM, PAIR_FEATURES, PAIR_SCALARS, PairModel, fnv1a,
     pair_features, pair_model,
 };
 pub use static_model::{DEFAULT_MAX_TOKENS, StaticEmbedder, static_embedder};

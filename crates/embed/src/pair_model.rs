@@ -46,7 +46,9 @@ pub const PAIR_EMB_DIM: usize = 256;
 /// The static embedding of the one-sided words, then `a*b` and `|a-b|` of the texts' embeddings.
 pub const PAIR_FEATURES: usize = PAIR_SCALARS + MARKER_FEATURES + DIFF_BUCKETS + 3 * PAIR_EMB_DIM;
 
-fn fnv1a(s: &str) -> u64 {
+/// FNV-1a over the bytes: the stable hash the hashed features, and the calibration tools'
+/// splits and vector files, key texts by.
+pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

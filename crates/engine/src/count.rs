@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use switchyard_core::{CallCtx, ChatRequest, Usd};
 
 use crate::error::GatewayError;
-use crate::pipeline::RequestCtx;
+use crate::pipeline::{RequestCtx, ms};
 use crate::route::RouteCtx;
 use crate::runtime::Engine;
 
@@ -98,8 +98,8 @@ impl Engine {
         rec.cache = "bypass".to_owned();
         rec.cost = Some(Usd::ZERO);
         rec.status = 200;
-        rec.total_ms = rctx.started.elapsed().as_secs_f64() * 1000.0;
-        rec.overhead_ms = rec.total_ms - upstream_time.as_secs_f64() * 1000.0;
+        rec.total_ms = ms(rctx.started.elapsed());
+        rec.overhead_ms = rec.total_ms - ms(upstream_time);
         self.sink.record(rec);
         Ok(TokenCount {
             input_tokens,

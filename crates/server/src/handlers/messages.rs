@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
+use switchyard_core::ChatRequest;
 use switchyard_engine::outstream::OutItem;
 use switchyard_engine::{ChatServed, Controls, GatewayError};
 
@@ -43,6 +44,22 @@ fn error_response(e: &GatewayError, request_id: &str) -> Response {
     (status, h, axum::Json(error_body(e))).into_response()
 }
 
+/// Auth, then the Anthropic body (adjusted by `adjust` first) as a canonical request and its
+/// controls: what both Messages endpoints do before routing.
+fn prepare(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    adjust: impl FnOnce(&mut Value) -> Result<(), GatewayError>,
+) -> Result<(String, ChatRequest, Controls), GatewayError> {
+    let tenant = authenticate(state, headers)?;
+    let mut raw: Value = parse_json(&body_bytes(body)?)?;
+    adjust(&mut raw)?;
+    let req = request::to_canonical(&raw)?;
+    let controls = Controls::parse(headers, req.switchyard.as_ref(), None)?;
+    Ok((tenant, req, controls))
+}
+
 pub async fn messages(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -51,14 +68,7 @@ pub async fn messages(
     let started = Instant::now();
     let request_id = state.request_id();
     let engine = state.engine.load_full();
-    let prepared = (|| {
-        let tenant = authenticate(&state, &headers)?;
-        let raw: Value = parse_json(&body_bytes(body)?)?;
-        let req = request::to_canonical(&raw)?;
-        let controls = Controls::parse(&headers, req.switchyard.as_ref(), None)?;
-        Ok::<_, GatewayError>((tenant, req, controls))
-    })();
-    let (tenant, req, controls) = match prepared {
+    let (tenant, req, controls) = match prepare(&state, &headers, body, |_| Ok(())) {
         Ok(p) => p,
         Err(e) => {
             record_rejected(&engine, &request_id, started, "messages", &e);
@@ -111,9 +121,7 @@ pub async fn count_tokens(
     let started = Instant::now();
     let request_id = state.request_id();
     let engine = state.engine.load_full();
-    let prepared = (|| {
-        let tenant = authenticate(&state, &headers)?;
-        let mut raw: Value = parse_json(&body_bytes(body)?)?;
+    let count_body = |raw: &mut Value| {
         if let Some(obj) = raw.as_object_mut() {
             if let Some(k) = obj.keys().find(|k| !COUNT_FIELDS.contains(&k.as_str())) {
                 return Err(GatewayError::bad_request(format!(
@@ -123,11 +131,9 @@ pub async fn count_tokens(
             // The Messages conversion wants max_tokens; counting never generates.
             obj.insert("max_tokens".into(), Value::from(1));
         }
-        let req = request::to_canonical(&raw)?;
-        let controls = Controls::parse(&headers, req.switchyard.as_ref(), None)?;
-        Ok::<_, GatewayError>((tenant, req, controls))
-    })();
-    let (tenant, req, controls) = match prepared {
+        Ok(())
+    };
+    let (tenant, req, controls) = match prepare(&state, &headers, body, count_body) {
         Ok(p) => p,
         Err(e) => {
             record_rejected(&engine, &request_id, started, "count_tokens", &e);
