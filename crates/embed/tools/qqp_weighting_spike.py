@@ -4,7 +4,7 @@ semantic cache's true hits toward the 30 % goal of issue 5?
 
 On top of the built-in static table (`data/minilm_static_256.bin`), it learns on the
 calibration half of `cache_pairs/qqp_dev.jsonl.gz` (the same FNV-1a split as
-`examples/cache_pairs.rs`: odd hash = held-out) a logistic model of "duplicate" over the
+`examples/cache_pairs/main.rs`: odd hash = held-out) a logistic model of "duplicate" over the
 cosine of
 
     v(text) = normalise(W^T * sum_t softplus(w[t]) * E[t])

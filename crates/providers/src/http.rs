@@ -64,6 +64,16 @@ pub async fn send(
 }
 
 /// Read a whole 2xx body within the deadline.
+/// A whole upstream body as `T`; `what` names it in the error ("Gemini sent an unreadable
+/// response").
+pub fn decode_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, ProviderError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ProviderError::new(ErrorKind::Decode, format!("{what}: {e}")))
+}
+
 pub async fn read_body(resp: reqwest::Response, ctx: &CallCtx) -> Result<Bytes, ProviderError> {
     let fut = resp.bytes();
     match wait_limit(ctx, None) {

@@ -112,7 +112,9 @@ fn admit(
 }
 
 /// The fields `POST /v1/messages/count_tokens` accepts; anything else is rejected like the
-/// real API does (`max_tokens: Extra inputs are not permitted`).
+/// real API does (`max_tokens: Extra inputs are not permitted`). The gateway keeps its own
+/// list (`server::anthropic::request`) on purpose: the simulator stands in for the real API,
+/// so sharing one list would let a wrong one pass every test.
 const COUNT_FIELDS: &[&str] = &[
     "model",
     "messages",

@@ -10,7 +10,7 @@
 //! [`crate::PairModel`] (boosted trees), which sees the names and question-word
 //! guards as features (they can still be made hard vetoes: `check_names`,
 //! `check_question_words`). Defaults are calibrated by
-//! `examples/cache_pairs.rs` (see `Default`).
+//! `examples/cache_pairs/main.rs` (see `Default`).
 //!
 //! Measured on held-out QQP dev pairs (`cargo run -p switchyard-embed --release
 //! --example cache_pairs`): 16.4% true hits at 0.85% false hits by default
@@ -26,7 +26,7 @@
 //! this?"), and the full MiniLM transformer with a plain cosine gets 21.5% at
 //! 1.5%. Adding the transformer's cosine (or its `a*b`, `|a-b|`) to the pair
 //! features reaches about 20% at 0.77% and at most 25% at 1.0% on the held-out
-//! half (`CACHE_PAIRS_MINILM` in `examples/cache_pairs.rs`), still short of 30%.
+//! half (`CACHE_PAIRS_MINILM` in `examples/cache_pairs/main.rs`), still short of 30%.
 //! MiniLM fine-tuned as a cross-encoder on the calibration half
 //! (`tools/cross_encoder/`) does no better: 18.9% at 0.98% held-out, 13.5%
 //! at 0.86% on pairs sharing no question with the calibration half; its

@@ -2,7 +2,7 @@
 """Fine-tune all-MiniLM-L6-v2 as a cross-encoder (one duplicate logit) on the
 fitting part of the calibration half of the QQP dev pairs.
 
-The split is examples/cache_pairs.rs's: FNV-1a of `text_a \\x1f text_b`; odd
+The split is examples/cache_pairs/main.rs's: FNV-1a of `text_a \\x1f text_b`; odd
 hashes are the held-out half (never read here), and of the even ones those with
 (h >> 1) % 3 == 0 are the tuning part (left for choosing the operating point).
 Every fitting pair is also fed in swapped order. Two epochs, batch 32, AdamW

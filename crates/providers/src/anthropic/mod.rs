@@ -17,7 +17,7 @@ use switchyard_core::{
     CallCtx, ChatRequest, ChatResponse, ChunkStream, ErrorKind, Provider, ProviderError,
 };
 
-use crate::http::{join, now_unix, read_body, send, sse_events};
+use crate::http::{decode_json, join, now_unix, read_body, send, sse_events};
 use crate::registry::ProviderSettings;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -125,12 +125,8 @@ impl Provider for AnthropicProvider {
         let body = convert::to_wire(req, &ctx.upstream_model, self.default_max_tokens, false)?;
         let resp = self.post(&body, ctx).await?;
         let bytes = read_body(resp, ctx).await?;
-        let parsed: wire::MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Decode,
-                format!("Anthropic sent an unreadable response: {e}"),
-            )
-        })?;
+        let parsed: wire::MessagesResponse =
+            decode_json(&bytes, "Anthropic sent an unreadable response")?;
         Ok(convert::from_wire(parsed, now_unix()))
     }
 
@@ -173,12 +169,8 @@ impl Provider for AnthropicProvider {
         let body = wire::CountTokensRequest::of(&full);
         let resp = self.post_to(&self.count_url, &body, ctx).await?;
         let bytes = read_body(resp, ctx).await?;
-        let parsed: wire::CountTokensResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Decode,
-                format!("Anthropic sent an unreadable token count: {e}"),
-            )
-        })?;
+        let parsed: wire::CountTokensResponse =
+            decode_json(&bytes, "Anthropic sent an unreadable token count")?;
         Ok(Some(parsed.input_tokens))
     }
 }

@@ -30,7 +30,7 @@ use switchyard_core::{
 };
 
 use crate::anthropic::extra_headers;
-use crate::http::{join, now_unix, random_id, read_body, send, sse_events};
+use crate::http::{decode_json, join, now_unix, random_id, read_body, send, sse_events};
 use crate::registry::ProviderSettings;
 use convert::{IdMemory, Remembered};
 
@@ -146,12 +146,7 @@ impl GeminiProvider {
     ) -> Result<R, ProviderError> {
         let resp = self.post(url, body, ctx).await?;
         let bytes = read_body(resp, ctx).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Decode,
-                format!("Gemini sent an unreadable response: {e}"),
-            )
-        })
+        decode_json(&bytes, "Gemini sent an unreadable response")
     }
 }
 

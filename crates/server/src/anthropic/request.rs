@@ -23,6 +23,29 @@ fn text_of(v: &Value) -> String {
     }
 }
 
+/// Fields `POST /v1/messages/count_tokens` accepts (Anthropic rejects the rest).
+const COUNT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+/// A count-tokens body made ready for [`to_canonical`]: fields Anthropic would reject are
+/// rejected with its message, and `max_tokens` (which the conversion requires and counting
+/// never uses) is filled in.
+pub fn count_body(raw: &mut Value) -> Result<(), GatewayError> {
+    if let Some(obj) = raw.as_object_mut() {
+        if let Some(k) = obj.keys().find(|k| !COUNT_FIELDS.contains(&k.as_str())) {
+            return Err(bad(format!("{k}: Extra inputs are not permitted")));
+        }
+        obj.insert("max_tokens".into(), Value::from(1));
+    }
+    Ok(())
+}
+
 pub fn to_canonical(body: &Value) -> Result<ChatRequest, GatewayError> {
     let obj = body
         .as_object()

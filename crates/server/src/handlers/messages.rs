@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use switchyard_core::ChatRequest;
 use switchyard_engine::outstream::OutItem;
-use switchyard_engine::{ChatServed, Controls, GatewayError};
+use switchyard_engine::{ChatServed, Controls, Engine, GatewayError, RequestCtx};
 
 use super::{authenticate, body_bytes, ctx, parse_json, record_rejected};
 use crate::answer::{json_answer, meta_headers};
@@ -44,20 +44,37 @@ fn error_response(e: &GatewayError, request_id: &str) -> Response {
     (status, h, axum::Json(error_body(e))).into_response()
 }
 
-/// Auth, then the Anthropic body (adjusted by `adjust` first) as a canonical request and its
-/// controls: what both Messages endpoints do before routing.
+/// What both Messages endpoints do before routing: auth, the Anthropic body (adjusted by
+/// `adjust` first) as a canonical request, its controls and the request context. A rejection
+/// is logged under `endpoint` and comes back as the response to send.
 fn prepare(
     state: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    endpoint: &str,
     adjust: impl FnOnce(&mut Value) -> Result<(), GatewayError>,
-) -> Result<(String, ChatRequest, Controls), GatewayError> {
-    let tenant = authenticate(state, headers)?;
-    let mut raw: Value = parse_json(&body_bytes(body)?)?;
-    adjust(&mut raw)?;
-    let req = request::to_canonical(&raw)?;
-    let controls = Controls::parse(headers, req.switchyard.as_ref(), None)?;
-    Ok((tenant, req, controls))
+) -> Result<(Arc<Engine>, ChatRequest, RequestCtx), Response> {
+    let started = Instant::now();
+    let request_id = state.request_id();
+    let engine = state.engine.load_full();
+    let prepared = (|| {
+        let tenant = authenticate(state, headers)?;
+        let mut raw: Value = parse_json(&body_bytes(body)?)?;
+        adjust(&mut raw)?;
+        let req = request::to_canonical(&raw)?;
+        let controls = Controls::parse(headers, req.switchyard.as_ref(), None)?;
+        Ok::<_, GatewayError>((tenant, req, controls))
+    })();
+    match prepared {
+        Ok((tenant, req, controls)) => {
+            let rctx = ctx(request_id, tenant, started, controls);
+            Ok((engine, req, rctx))
+        }
+        Err(e) => {
+            record_rejected(&engine, &request_id, started, endpoint, &e);
+            Err(error_response(&e, &request_id))
+        }
+    }
 }
 
 pub async fn messages(
@@ -65,17 +82,11 @@ pub async fn messages(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let started = Instant::now();
-    let request_id = state.request_id();
-    let engine = state.engine.load_full();
-    let (tenant, req, controls) = match prepare(&state, &headers, body, |_| Ok(())) {
+    let (engine, req, rctx) = match prepare(&state, &headers, body, "messages", |_| Ok(())) {
         Ok(p) => p,
-        Err(e) => {
-            record_rejected(&engine, &request_id, started, "messages", &e);
-            return error_response(&e, &request_id);
-        }
+        Err(resp) => return resp,
     };
-    let rctx = ctx(request_id.clone(), tenant, started, controls);
+    let request_id = rctx.request_id.clone();
     match engine.chat(req, rctx).await {
         Ok(ChatServed::Json(resp, meta)) => json_answer(&meta, &response::to_anthropic(&resp)),
         Ok(ChatServed::Stream(out, meta)) => {
@@ -100,16 +111,6 @@ pub async fn messages(
     }
 }
 
-/// Fields `POST /v1/messages/count_tokens` accepts (Anthropic rejects the rest).
-const COUNT_FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "system",
-    "tools",
-    "tool_choice",
-    "thinking",
-];
-
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": N}` for the model the body would be
 /// routed to (see `switchyard_engine::count`); `x-switchyard-token-count` says how it was
 /// counted (`upstream`, `exact` or `estimate`).
@@ -118,29 +119,12 @@ pub async fn count_tokens(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let started = Instant::now();
-    let request_id = state.request_id();
-    let engine = state.engine.load_full();
-    let count_body = |raw: &mut Value| {
-        if let Some(obj) = raw.as_object_mut() {
-            if let Some(k) = obj.keys().find(|k| !COUNT_FIELDS.contains(&k.as_str())) {
-                return Err(GatewayError::bad_request(format!(
-                    "{k}: Extra inputs are not permitted"
-                )));
-            }
-            // The Messages conversion wants max_tokens; counting never generates.
-            obj.insert("max_tokens".into(), Value::from(1));
-        }
-        Ok(())
-    };
-    let (tenant, req, controls) = match prepare(&state, &headers, body, count_body) {
-        Ok(p) => p,
-        Err(e) => {
-            record_rejected(&engine, &request_id, started, "count_tokens", &e);
-            return error_response(&e, &request_id);
-        }
-    };
-    let rctx = ctx(request_id.clone(), tenant, started, controls);
+    let (engine, req, rctx) =
+        match prepare(&state, &headers, body, "count_tokens", request::count_body) {
+            Ok(p) => p,
+            Err(resp) => return resp,
+        };
+    let request_id = rctx.request_id.clone();
     match engine.count_tokens(req, rctx).await {
         Ok(c) => {
             let mut h = HeaderMap::new();

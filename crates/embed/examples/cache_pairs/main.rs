@@ -31,7 +31,7 @@
 //! the MiniLM cosine the prefilter, as when the cache searches with that
 //! embedder; CACHE_PAIRS_MINILM_FEATURES picks them: `cos` (default: the
 //! cosine only), `buckets` (also `a*b` and `|a-b|` summed in
-//! [`MINILM_BUCKETS`] buckets) or `full` (also all 384 of each). No
+//! [`minilm::MINILM_BUCKETS`] buckets) or `full` (also all 384 of each). No
 //! `--write` then: there is no MiniLM pair-model file yet. Measured
 //! (held-out, operating point chosen on tune at <= 0.9%): `cos` 20.3% true
 //! hits at 0.77% false hits, `cos` with CACHE_PAIRS_COLS=0.6 20.2% at 0.76%,
@@ -41,7 +41,6 @@
 //! cosine alone: 21.7% at 1.79% (threshold 0.95).
 #![expect(clippy::print_stdout, reason = "a report tool")]
 
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -50,8 +49,11 @@ use switchyard_embed::{
     static_embedder,
 };
 
+#[path = "../common/mod.rs"]
 mod common;
+mod minilm;
 use common::data_dir;
+use minilm::{MiniLmFeatures, load_vectors, minilm_features};
 use switchyard_embed::fnv1a;
 
 /// Below the 1% goal to leave room for tuning-to-held-out noise (the
@@ -71,66 +73,6 @@ const DEPTH: usize = 8;
 const ALIGNMENTS: [f32; 3] = [0.0, 0.5, 0.7];
 /// Prefilters on the MiniLM cosine (its duplicates spread lower than the static one's).
 const MINILM_PREFILTERS: [f32; 9] = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92];
-/// Buckets (dimension index modulo this) for the summed MiniLM `a*b` and `|a-b|`.
-const MINILM_BUCKETS: usize = 16;
-
-/// Per-text MiniLM vectors keyed by FNV-1a of the text (`SYEMBC01`, see
-/// `examples/minilm_embed.rs`).
-fn load_vectors(
-    path: &std::path::Path,
-) -> Result<HashMap<u64, Vec<f32>>, Box<dyn std::error::Error>> {
-    let b = std::fs::read(path)?;
-    if b.len() < 16 || &b[..8] != b"SYEMBC01" {
-        return Err(format!("{}: not a SYEMBC01 file", path.display()).into());
-    }
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
-    let (n, dim) = (u32_at(8), u32_at(12));
-    let rec = 8 + 4 * dim;
-    if b.len() != 16 + n * rec {
-        return Err(format!("{}: truncated", path.display()).into());
-    }
-    Ok(b[16..]
-        .chunks_exact(rec)
-        .map(|r| {
-            let mut h = [0u8; 8];
-            h.copy_from_slice(&r[..8]);
-            let v = r[8..]
-                .chunks_exact(4)
-                .map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-                .collect();
-            (u64::from_le_bytes(h), v)
-        })
-        .collect())
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum MiniLmFeatures {
-    Cos,
-    Buckets,
-    Full,
-}
-
-/// Symmetric features of two MiniLM vectors: the cosine, then (by `kind`)
-/// `a*b` and `|a-b|` summed per bucket, then all of `a*b` and `|a-b|`.
-fn minilm_features(a: &[f32], b: &[f32], kind: MiniLmFeatures) -> Vec<f32> {
-    let mut f = vec![cosine(a, b)];
-    if kind != MiniLmFeatures::Cos {
-        let mut prod = [0.0f32; MINILM_BUCKETS];
-        let mut diff = [0.0f32; MINILM_BUCKETS];
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            prod[i % MINILM_BUCKETS] += x * y;
-            diff[i % MINILM_BUCKETS] += (x - y).abs();
-        }
-        f.extend(prod);
-        f.extend(diff);
-    }
-    if kind == MiniLmFeatures::Full {
-        f.extend(a.iter().zip(b).map(|(x, y)| x * y));
-        f.extend(a.iter().zip(b).map(|(x, y)| (x - y).abs()));
-    }
-    f
-}
-
 #[derive(serde::Deserialize)]
 struct Pair {
     text_a: String,
@@ -577,7 +519,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     // The compiled-in defaults, through the public matcher's own decision.
-    if let Err(e) = PairModel::from_bytes(include_bytes!("../data/pair_model.bin")) {
+    if let Err(e) = PairModel::from_bytes(include_bytes!("../../data/pair_model.bin")) {
         println!("\nthe compiled-in model does not load ({e}): rerun with --write, then without");
         return Ok(());
     }
