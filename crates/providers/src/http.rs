@@ -3,11 +3,12 @@
 //! failures into classified `ProviderError`s, and exposes response bodies as SSE event streams
 //! with an idle timeout.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_core::sse::{SseDecoder, SseEvent};
 use switchyard_core::{CallCtx, ErrorKind, ProviderError};
 
@@ -24,6 +25,23 @@ pub fn shared_client() -> reqwest::Client {
         .retry(reqwest::retry::never().max_retries_per_request(0))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// A provider's configured extra headers (`[providers.X] headers`) as a header map. A name or
+/// value HTTP cannot carry is a config error, better than a failure on every request. Values are
+/// never echoed and are marked sensitive: configured headers sometimes carry tokens (Azure's
+/// `api-key`), and `{:?}` of a provider must not print them.
+pub fn configured_headers(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("header name \"{k}\" is not a valid HTTP header name"))?;
+        let mut value = HeaderValue::from_str(v)
+            .map_err(|_| format!("the value of header \"{k}\" is not valid in HTTP"))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 /// A non-2xx upstream answer, kept raw for the provider's own error decoder.
@@ -227,4 +245,26 @@ pub fn random_id(n: usize) -> String {
     (0..n)
         .map(|_| ALPHA[fastrand::usize(..ALPHA.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_headers_are_sensitive_and_checked() {
+        let ok = BTreeMap::from([("api-key".to_owned(), "secret-123".to_owned())]);
+        let map = configured_headers(&ok).expect("valid");
+        let v = map.get("api-key").expect("kept");
+        assert!(v.is_sensitive());
+        assert!(!format!("{map:?}").contains("secret-123"));
+
+        let bad_name = BTreeMap::from([("bad name".to_owned(), "x".to_owned())]);
+        let e = configured_headers(&bad_name).unwrap_err();
+        assert!(e.contains("\"bad name\""), "{e}");
+        // A bad value is reported by its header's name only: the value may be a token.
+        let bad_value = BTreeMap::from([("x-token".to_owned(), "line\nbreak-secret".to_owned())]);
+        let e = configured_headers(&bad_value).unwrap_err();
+        assert!(e.contains("x-token") && !e.contains("secret"), "{e}");
+    }
 }

@@ -12,12 +12,12 @@ mod tests;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use switchyard_core::{
     CallCtx, ChatRequest, ChatResponse, ChunkStream, ErrorKind, Provider, ProviderError,
 };
 
-use crate::http::{decode_json, join, now_unix, read_body, send, sse_events};
+use crate::http::{configured_headers, decode_json, join, now_unix, read_body, send, sse_events};
 use crate::registry::ProviderSettings;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -36,26 +36,12 @@ pub fn build(s: &ProviderSettings, client: reqwest::Client) -> Result<Arc<dyn Pr
     Ok(Arc::new(AnthropicProvider::new(s, client)?))
 }
 
-/// `ProviderSettings.headers` as a header map, rejecting names or values HTTP cannot carry
-/// (a config error is better than a failure on every request).
-pub fn extra_headers(s: &ProviderSettings) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (k, v) in &s.headers {
-        let name = HeaderName::try_from(k.as_str())
-            .map_err(|_| format!("providers.{}.headers: invalid header name \"{k}\"", s.name))?;
-        let value = HeaderValue::try_from(v.as_str())
-            .map_err(|_| format!("providers.{}.headers.{k}: invalid header value", s.name))?;
-        map.insert(name, value);
-    }
-    Ok(map)
-}
-
 impl AnthropicProvider {
     pub fn new(s: &ProviderSettings, client: reqwest::Client) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         // Configured headers may override the version or add `anthropic-beta`.
-        headers.extend(extra_headers(s)?);
+        headers.extend(configured_headers(&s.headers)?);
         Ok(AnthropicProvider {
             url: join(
                 s.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),

@@ -29,8 +29,9 @@ use switchyard_core::{
     Provider, ProviderError,
 };
 
-use crate::anthropic::extra_headers;
-use crate::http::{decode_json, join, now_unix, random_id, read_body, send, sse_events};
+use crate::http::{
+    configured_headers, decode_json, join, now_unix, random_id, read_body, send, sse_events,
+};
 use crate::registry::ProviderSettings;
 use convert::{IdMemory, Remembered};
 
@@ -99,7 +100,7 @@ impl GeminiProvider {
     pub fn new(s: &ProviderSettings, client: reqwest::Client) -> Result<Self, String> {
         Ok(GeminiProvider {
             base: s.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL).to_owned(),
-            headers: extra_headers(s)?,
+            headers: configured_headers(&s.headers)?,
             client,
             ids: Arc::default(),
         })

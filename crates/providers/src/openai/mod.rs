@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use switchyard_core::{
     CallCtx, ChatRequest, ChatResponse, ChunkStream, EmbedRequest, EmbedResponse, Provider,
     ProviderError,
@@ -72,17 +72,7 @@ impl OpenAiProvider {
                 "base_url \"{base_url}\" must start with http:// or https://"
             ));
         }
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("header name \"{k}\" is not a valid HTTP header name"))?;
-            // The value is not echoed: configured headers sometimes carry tokens.
-            let mut value = HeaderValue::from_str(v)
-                .map_err(|_| format!("the value of header \"{k}\" is not valid in HTTP"))?;
-            // Keeps `{:?}` of the provider from printing e.g. an Azure `api-key` header.
-            value.set_sensitive(true);
-            map.insert(name, value);
-        }
+        let map = h::configured_headers(headers)?;
         let base_url = base_url.trim_end_matches('/').to_owned();
         let url = |path: &str| {
             reqwest::Url::parse(&h::join(&base_url, path))
