@@ -14,6 +14,12 @@
 # After the runs the simulator must have been called exactly twice (the JSON and the streamed
 # miss that filled the cache): everything else was a hit.
 #
+# The floor, measured first in the same run: a second simulator pinned to core 0 in the
+# gateway's place, answering the same request from memory with the same answer, under the same
+# loads. It is what any HTTP server costs end to end on this machine (two cross-core wake-ups,
+# loopback TCP, the load generator), so `hit / floor` is the figure that travels between
+# machines; the absolute p99 swings by half between sessions here.
+#
 # Usage: scripts/cache-bench.sh [SECONDS]   (default 5 per load; BENCH_BIN_DIR=DIR to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,33 +36,48 @@ SCRATCH="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
 cp bench/sim.toml bench/gateway-cache.toml "$SCRATCH/"
 taskset -c 1 "$BIN/switchyard-sim" --listen 127.0.0.1:4311 --config "$SCRATCH/sim.toml" >"$SCRATCH/sim.out" 2>&1 &
-SIM=$!
 RUST_LOG=warn taskset -c 0 "$BIN/switchyard" serve --config "$SCRATCH/gateway-cache.toml" >"$SCRATCH/gw.out" 2>&1 &
 GW=$!
 for _ in $(seq 1 200); do
   curl -sf http://127.0.0.1:4313/ready >/dev/null 2>&1 && curl -sf http://127.0.0.1:4311/sim/stats >/dev/null 2>&1 && break
   sleep 0.05
 done
+# load ADDR PID ARGS...: one bench-load run against ADDR, CPU read from PID.
 load() {
-  taskset -c 1 "$BIN/bench-load" run --addr 127.0.0.1:4313 --model gpt-4o-mini --temperature 0 \
-    --pid "$GW" --aux-pid "$SIM" --clk-tck "$(getconf CLK_TCK)" "$@"
+  local addr="$1" pid="$2"; shift 2
+  taskset -c 1 "$BIN/bench-load" run --addr "$addr" --model gpt-4o-mini --temperature 0 \
+    --pid "$pid" --clk-tck "$(getconf CLK_TCK)" "$@"
 }
-printf '%-8s %-14s %9s %9s %9s %9s %12s %8s\n' body load rps p50_us p99_us p99.9_us cpu_us/req errors
-for stream in "" "--stream"; do
-  kind=json; [ -n "$stream" ] && kind=stream
-  # Fill the cache (one miss), then everything after is a hit.
-  load $stream --duration-s 0.2 --warmup-s 0 --concurrency 1 >/dev/null
-  sleep 0.2
+# loads TARGET ADDR PID STREAM: the three loads at concurrency 16, one table row each.
+loads() {
+  local target="$1" addr="$2" pid="$3" stream="$4" kind=json
+  [ -n "$stream" ] && kind=stream
   for shape in "paced 1000/s:--rate 62.5" "paced 4000/s:--rate 250" "closed loop:"; do
     name="${shape%%:*}"; args="${shape#*:}"
     # shellcheck disable=SC2086
-    out=$(load $stream $args --concurrency 16 --warmup-s 1 --duration-s "$SECS")
+    out=$(load "$addr" "$pid" $stream $args --concurrency 16 --warmup-s 1 --duration-s "$SECS")
     echo "$out" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
-print("%-8s %-14s %9.0f %9d %9d %9d %12s %8d" % (sys.argv[1], sys.argv[2], r["rps"], r["p50_us"], r["p99_us"], r["p999_us"], r.get("cpu_us_per_req", "-"), r["errors"]))
-' "$kind" "$name"
+print("%-6s %-8s %-14s %9.0f %9d %9d %9d %12s %8d" % (sys.argv[1], sys.argv[2], sys.argv[3], r["rps"], r["p50_us"], r["p99_us"], r["p999_us"], r.get("cpu_us_per_req", "-"), r["errors"]))
+' "$target" "$kind" "$name"
   done
+}
+printf '%-6s %-8s %-14s %9s %9s %9s %9s %12s %8s\n' target body load rps p50_us p99_us p99.9_us cpu_us/req errors
+# The floor: the simulator itself on the gateway's core, no gateway in between.
+taskset -c 0 "$BIN/switchyard-sim" --listen 127.0.0.1:4312 --config "$SCRATCH/sim.toml" >"$SCRATCH/floor.out" 2>&1 &
+FLOOR=$!
+for _ in $(seq 1 200); do
+  curl -sf http://127.0.0.1:4312/sim/stats >/dev/null 2>&1 && break
+  sleep 0.05
+done
+for stream in "" "--stream"; do loads floor 127.0.0.1:4312 "$FLOOR" "$stream"; done
+kill "$FLOOR"; wait "$FLOOR" 2>/dev/null || true
+for stream in "" "--stream"; do
+  # Fill the cache (one miss), then everything after is a hit.
+  load 127.0.0.1:4313 "$GW" $stream --duration-s 0.2 --warmup-s 0 --concurrency 1 >/dev/null
+  sleep 0.2
+  loads hit 127.0.0.1:4313 "$GW" "$stream"
 done
 calls=$(curl -sf http://127.0.0.1:4311/sim/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 echo "simulator calls during the whole run: $calls (expected 2: the JSON and the streamed miss)"
