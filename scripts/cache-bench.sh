@@ -14,9 +14,9 @@
 # After the runs the simulator must have been called exactly twice (the JSON and the streamed
 # miss that filled the cache): everything else was a hit.
 #
-# The floor, measured first in the same run: a second simulator pinned to core 0 in the
-# gateway's place, answering the same request from memory with the same answer, under the same
-# loads. It is what any HTTP server costs end to end on this machine (two cross-core wake-ups,
+# The floor, measured first in the same run, before the gateway starts: a simulator pinned to
+# core 0 in the gateway's place, answering the same request from memory with the same answer,
+# under the same loads. It is what any HTTP server costs end to end on this machine (two cross-core wake-ups,
 # loopback TCP, the load generator), so `hit / floor` is the figure that travels between
 # machines; the absolute p99 swings by half between sessions here.
 #
@@ -35,13 +35,13 @@ fi
 SCRATCH="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
 cp bench/sim.toml bench/gateway-cache.toml "$SCRATCH/"
-taskset -c 1 "$BIN/switchyard-sim" --listen 127.0.0.1:4311 --config "$SCRATCH/sim.toml" >"$SCRATCH/sim.out" 2>&1 &
-RUST_LOG=warn taskset -c 0 "$BIN/switchyard" serve --config "$SCRATCH/gateway-cache.toml" >"$SCRATCH/gw.out" 2>&1 &
-GW=$!
-for _ in $(seq 1 200); do
-  curl -sf http://127.0.0.1:4313/ready >/dev/null 2>&1 && curl -sf http://127.0.0.1:4311/sim/stats >/dev/null 2>&1 && break
-  sleep 0.05
-done
+# wait_for URL: until it answers (10 s at most).
+wait_for() {
+  for _ in $(seq 1 200); do
+    curl -sf "$1" >/dev/null 2>&1 && return
+    sleep 0.05
+  done
+}
 # load ADDR PID ARGS...: one bench-load run against ADDR, CPU read from PID.
 load() {
   local addr="$1" pid="$2"; shift 2
@@ -64,15 +64,17 @@ print("%-6s %-8s %-14s %9.0f %9d %9d %9d %12s %8d" % (sys.argv[1], sys.argv[2], 
   done
 }
 printf '%-6s %-8s %-14s %9s %9s %9s %9s %12s %8s\n' target body load rps p50_us p99_us p99.9_us cpu_us/req errors
-# The floor: the simulator itself on the gateway's core, no gateway in between.
+# The floor, before the gateway starts: the simulator alone on the gateway's core.
 taskset -c 0 "$BIN/switchyard-sim" --listen 127.0.0.1:4312 --config "$SCRATCH/sim.toml" >"$SCRATCH/floor.out" 2>&1 &
 FLOOR=$!
-for _ in $(seq 1 200); do
-  curl -sf http://127.0.0.1:4312/sim/stats >/dev/null 2>&1 && break
-  sleep 0.05
-done
+wait_for http://127.0.0.1:4312/sim/stats
 for stream in "" "--stream"; do loads floor 127.0.0.1:4312 "$FLOOR" "$stream"; done
 kill "$FLOOR"; wait "$FLOOR" 2>/dev/null || true
+taskset -c 1 "$BIN/switchyard-sim" --listen 127.0.0.1:4311 --config "$SCRATCH/sim.toml" >"$SCRATCH/sim.out" 2>&1 &
+RUST_LOG=warn taskset -c 0 "$BIN/switchyard" serve --config "$SCRATCH/gateway-cache.toml" >"$SCRATCH/gw.out" 2>&1 &
+GW=$!
+wait_for http://127.0.0.1:4311/sim/stats
+wait_for http://127.0.0.1:4313/ready
 for stream in "" "--stream"; do
   # Fill the cache (one miss), then everything after is a hit.
   load 127.0.0.1:4313 "$GW" $stream --duration-s 0.2 --warmup-s 0 --concurrency 1 >/dev/null

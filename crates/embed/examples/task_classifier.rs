@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use switchyard_embed::{Embedder, Task, TaskClassifier, classify_rules, static_embedder};
 
 mod common;
-use common::data_dir;
+use common::data_file;
 use switchyard_embed::fnv1a;
 
 #[derive(serde::Deserialize)]
@@ -25,14 +25,9 @@ struct Prompt {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = data_dir().join("prompts.jsonl");
-    if !path.exists() {
-        println!(
-            "skipped: {} not found (set SWITCHYARD_ROUTING_DATA)",
-            path.display()
-        );
+    let Some(path) = data_file("prompts.jsonl") else {
         return Ok(());
-    }
+    };
     let emb = static_embedder();
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for line in std::io::BufReader::new(std::fs::File::open(&path)?).lines() {

@@ -81,7 +81,6 @@ pub async fn send(
     }
 }
 
-/// Read a whole 2xx body within the deadline.
 /// A whole upstream body as `T`; `what` names it in the error ("Gemini sent an unreadable
 /// response").
 pub fn decode_json<T: serde::de::DeserializeOwned>(
@@ -92,6 +91,7 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| ProviderError::new(ErrorKind::Decode, format!("{what}: {e}")))
 }
 
+/// Read a whole 2xx body within the deadline.
 pub async fn read_body(resp: reqwest::Response, ctx: &CallCtx) -> Result<Bytes, ProviderError> {
     let fut = resp.bytes();
     match wait_limit(ctx, None) {

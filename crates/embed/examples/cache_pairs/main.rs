@@ -52,7 +52,7 @@ use switchyard_embed::{
 #[path = "../common/mod.rs"]
 mod common;
 mod minilm;
-use common::data_dir;
+use common::data_file;
 use minilm::{MiniLmFeatures, load_vectors, minilm_features};
 use switchyard_embed::fnv1a;
 
@@ -200,14 +200,9 @@ fn sigmoid(z: f32) -> f32 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let write = std::env::args().any(|a| a == "--write");
-    let path = data_dir().join("cache_pairs/qqp_dev.jsonl.gz");
-    if !path.exists() {
-        println!(
-            "skipped: {} not found (set SWITCHYARD_ROUTING_DATA)",
-            path.display()
-        );
+    let Some(path) = data_file("cache_pairs/qqp_dev.jsonl.gz") else {
         return Ok(());
-    }
+    };
     let _ = static_embedder();
     // Numbers, negation and operator symbols are always hard vetoes (symbols
     // as a model feature let "C and C++" / "C and C#" through, the word sets

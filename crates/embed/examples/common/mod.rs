@@ -1,4 +1,5 @@
 //! Shared by the calibration examples (`mod common;`): where the routing data lives.
+#![allow(dead_code, reason = "each example uses a different subset")]
 
 use std::path::PathBuf;
 
@@ -13,4 +14,18 @@ pub fn data_dir() -> PathBuf {
         },
         PathBuf::from,
     )
+}
+
+/// `rel` under [`data_dir`], or `None` after saying the example is skipped because it is missing.
+#[expect(clippy::print_stdout, reason = "the examples report on stdout")]
+pub fn data_file(rel: &str) -> Option<PathBuf> {
+    let path = data_dir().join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    println!(
+        "skipped: {} not found (set SWITCHYARD_ROUTING_DATA)",
+        path.display()
+    );
+    None
 }
