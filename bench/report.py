@@ -91,6 +91,19 @@ def analyse(path):
     if json1:
         targets["add_ratio_c1"] = json1["add_ratio"]
         targets["cpu_ratio_c1"] = json1["cpu_ratio"]
+    # The stack's own floor (bench-stack): what axum + reqwest cost, and with both JSON bodies
+    # parsed and re-written, before any gateway work. Informational: the targets are against
+    # the bare proxy.
+    for c in (1, 64):
+        p = pick(loads, "proxy", False, c)
+        sj = pick(loads, "stack-json", False, c)
+        sy = pick(loads, "switchyard", False, c)
+        for label in ("stack-pass", "stack-json"):
+            st = pick(loads, label, False, c)
+            if p and st and p[0].get("cpu_us_per_req") and st[0].get("cpu_us_per_req"):
+                targets[f"{label}_ratio_c{c}"] = st[0]["cpu_us_per_req"] / p[0]["cpu_us_per_req"]
+        if sj and sy and sj[0].get("cpu_us_per_req") and sy[0].get("cpu_us_per_req"):
+            targets[f"sy_over_stack_c{c}"] = sy[0]["cpu_us_per_req"] / sj[0]["cpu_us_per_req"]
     if "switchyard" in ready:
         targets["ready_ms"] = ready["switchyard"]
     if "switchyard" in streams:
@@ -118,6 +131,13 @@ def run_table(path):
     if "log_on_off" in targets:
         out.append(f"Logging+metrics on vs off at c=64 (json): on {targets['log_on_rps']} rps, off {targets['log_off_rps']} rps, "
                    f"ratio {targets['log_on_off']:.3f}")
+    loads = load(path)[2]
+    for c in (1, 64):
+        p, sp, sj = (pick(loads, l, False, c) for l in ("proxy", "stack-pass", "stack-json"))
+        if p and sp and sj:
+            out.append(f"Stack floor, JSON c={c}, CPU/req: proxy {fmt(p[0].get('cpu_us_per_req'), 1)} us, "
+                       f"stack-pass {fmt(sp[0].get('cpu_us_per_req'), 1)} us ({sp[0]['rps']} rps), "
+                       f"stack-json {fmt(sj[0].get('cpu_us_per_req'), 1)} us ({sj[0]['rps']} rps)")
     for label, r in streams.items():
         rss = r["rss"]
         out.append(f"{r['concurrency']} concurrent streams via {label}: {r['rps']} streams/s, p50 {r['p50_us']} us, errors {r['errors']}; "
@@ -139,6 +159,16 @@ TARGETS = [
     ("log_on_off", "throughput log+metrics on / off, c=64", ">= 0.90", lambda v: v >= 0.90),
 ]
 
+# The stack's own floor, for reading the CPU ratio: no target of its own.
+FLOORS = [
+    ("stack-pass_ratio_c64", "CPU per request, stack-pass / proxy, c=64 json"),
+    ("stack-json_ratio_c64", "CPU per request, stack-json / proxy, c=64 json"),
+    ("sy_over_stack_c64", "CPU per request, switchyard / stack-json, c=64 json"),
+    ("stack-pass_ratio_c1", "CPU per request, stack-pass / proxy, c=1 json"),
+    ("stack-json_ratio_c1", "CPU per request, stack-json / proxy, c=1 json"),
+    ("sy_over_stack_c1", "CPU per request, switchyard / stack-json, c=1 json"),
+]
+
 
 def main(paths):
     tables, all_targets = [], []
@@ -158,6 +188,10 @@ def main(paths):
         met = sum(1 for v in vals if ok(v))
         spread = f"{statistics.median(vals):.2f} [{min(vals):.2f}..{max(vals):.2f}]"
         print(f"| {name} | {target} | {spread} | {met}/{len(vals)} runs |")
+    for key, name in FLOORS:
+        vals = [t[key] for t in all_targets if t.get(key) is not None]
+        if vals:
+            print(f"| {name} | - | {statistics.median(vals):.2f} [{min(vals):.2f}..{max(vals):.2f}] | - |")
 
 
 if __name__ == "__main__":

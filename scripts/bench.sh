@@ -7,6 +7,9 @@
 #   direct      client -> switchyard-sim
 #   proxy       client -> bench-proxy (a bare hyper reverse proxy: the floor) -> sim
 #   switchyard  client -> switchyard serve --config bench/gateway.toml -> sim
+#   stack-pass, stack-json (JSON at c=1 and 64 only)  client -> bench-stack -> sim: axum + reqwest
+#               forwarding bytes, and also parsing and re-writing both JSON bodies: the floor of
+#               the stack the gateway is built on, before any gateway work
 # then Switchyard at concurrency 64 with the request log and metrics on vs off (interleaved),
 # then 1,000 concurrent streams through each proxy with RSS sampled during and after.
 # The process under test runs on core 0; the simulator and the load generator on core 1.
@@ -40,6 +43,7 @@ BIN="$TARGET/release"
 LOAD="$BIN/bench-load"
 CLK_TCK="$(getconf CLK_TCK)"
 SIM=127.0.0.1:4301 PROXY=127.0.0.1:4302 GW=127.0.0.1:4303 GW_OFF=127.0.0.1:4304
+STACK_PASS=127.0.0.1:4306 STACK_JSON=127.0.0.1:4307
 mkdir -p "$OUT"
 SCRATCH="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
 PIDS=()
@@ -73,7 +77,8 @@ start() {
 load() {
   local label="$1" pid="$2" model="$3" conc="$4"; shift 4
   local addr
-  case "$label" in direct) addr=$SIM ;; proxy) addr=$PROXY ;; switchyard) addr=$GW ;; switchyard-off) addr=$GW_OFF ;; esac
+  case "$label" in direct) addr=$SIM ;; proxy) addr=$PROXY ;; switchyard) addr=$GW ;; switchyard-off) addr=$GW_OFF ;;
+    stack-pass) addr=$STACK_PASS ;; stack-json) addr=$STACK_JSON ;; esac
   local pidarg=()
   [ -n "$pid" ] && pidarg=(--pid "$pid")
   taskset -c 1 "$LOAD" run --addr "$addr" --label "$label" --model "$model" --concurrency "$conc" \
@@ -92,6 +97,8 @@ for run in $(seq 1 "$RUNS"); do
   rm -f "$SCRATCH"/bench-log.sqlite*
   start sim 1 "$SIM" /health "$BIN/switchyard-sim" --config bench/sim.toml --listen "$SIM"
   start proxy 0 "$PROXY" /health "$BIN/bench-proxy" "$PROXY" "$SIM"
+  start stack-pass 0 "$STACK_PASS" /health "$BIN/bench-stack" pass "$STACK_PASS" "$SIM"
+  start stack-json 0 "$STACK_JSON" /health "$BIN/bench-stack" json "$STACK_JSON" "$SIM"
   start switchyard 0 "$GW" /ready env RUST_LOG=warn "$BIN/switchyard" serve --config "$SCRATCH/gateway.toml"
   start switchyard-off 0 "$GW_OFF" /ready env RUST_LOG=warn "$BIN/switchyard" serve --config "$SCRATCH/gateway-nolog.toml" --listen "$GW_OFF"
 
@@ -100,6 +107,10 @@ for run in $(seq 1 "$RUNS"); do
       load direct "" gpt-4o-mini "$c" $stream
       load proxy "$PID_proxy" gpt-4o-mini "$c" $stream
       load switchyard "$PID_switchyard" gpt-4o-mini "$c" $stream
+      if [ -z "$stream" ] && [ "$c" != 16 ]; then
+        load stack-pass "$PID_stack_pass" gpt-4o-mini "$c"
+        load stack-json "$PID_stack_json" gpt-4o-mini "$c"
+      fi
     done
   done
   # Issue 7: request log + metrics on vs off, interleaved so a neighbour's load hits both alike.
