@@ -150,51 +150,28 @@ impl Gateway {
             crate::batch::run::spawn(this.state.clone(), id);
         }
         spawn_reload_on_include_change(Arc::downgrade(&this));
-        let (tx, mut rx) = tokio::sync::watch::channel(false);
-        // TCP_NODELAY on every accepted connection (axum does not set it): with Nagle on, each
-        // SSE event after the first waits for the client's delayed ACK, about 40 ms.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            // Best effort: a socket that refuses it still works, only slower.
-            let _ = tcp.set_nodelay(true);
-        });
-        let server =
-            axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|v| *v).await;
-            });
-        let mut server = std::pin::pin!(server.into_future());
-        let ended = tokio::select! {
-            r = &mut server => Some(r),
-            () = shutdown => None,
-        };
-        if ended.is_none() {
-            tracing::info!(
-                grace_s = grace.as_secs_f64(),
-                "shutting down: no new connections, waiting for in-flight requests and batch lines"
-            );
-            this.state
-                .ready
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-            let _ = tx.send(true);
-        }
+        let graceful = crate::listen::accept_until(listener, app, shutdown).await;
+        tracing::info!(
+            grace_s = grace.as_secs_f64(),
+            "shutting down: no new connections, waiting for in-flight requests and batch lines"
+        );
+        this.state
+            .ready
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         // One deadline for the HTTP drain and the batch drain, which run side by side: the
-        // whole shutdown stays within the grace.
+        // whole shutdown stays within the grace. Idle keep-alive connections close at once;
+        // in-flight requests and streams finish.
         let deadline = tokio::time::Instant::now() + grace;
         let http = async {
-            // `Some`: the server stopped on its own (an accept error); the process is about
-            // to exit all the same, so the batch runners still drain.
-            if let Some(r) = ended {
-                return r;
-            }
-            match tokio::time::timeout_at(deadline, server).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!("grace period over; closing the remaining connections");
-                    Ok(())
-                }
+            if tokio::time::timeout_at(deadline, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("grace period over; closing the remaining connections");
             }
         };
-        let (served, ()) = tokio::join!(http, this.state.batches.drain(deadline));
-        served
+        tokio::join!(http, this.state.batches.drain(deadline));
+        Ok(())
     }
 }
 
