@@ -51,12 +51,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bench-stack ({mode}) listening on http://{}",
         listener.local_addr()?
     );
-    if std::env::var_os("STACK_H1").is_none() {
+    if std::env::var_os("STACK_AXUM_SERVE").is_some() {
         axum::serve(listener, app).await?;
         return Ok(());
     }
-    // The same router served by hyper's HTTP/1 connection builder, as bench-proxy is: what
-    // axum::serve's version-sniffing auto builder costs.
+    // The router served by hyper's HTTP/1 connection builder, as the gateway serves it
+    // (crates/server/src/listen.rs); STACK_AXUM_SERVE=1 measures axum::serve's auto builder.
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
