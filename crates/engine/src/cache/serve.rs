@@ -45,9 +45,8 @@ pub(crate) async fn chat(
     let cc = rctx.controls.cache;
     if !(policy.enabled || policy.coalesce) || !cacheable || cc == CacheControl::Bypass {
         C::inc(&counters.bypass);
-        // Boxed: the uncached pipeline's future is most of this one's size (16 of 20 KB), and
-        // every request, hits included, paid a copy of all of it into the handler's box.
-        return match Box::pin(engine.chat_uncached(req, rctx, "bypass")).await? {
+        // Not boxed: the uncached pipeline boxes its runners, so its own future is small.
+        return match engine.chat_uncached(req, rctx, "bypass").await? {
             ChatServed::Json(r, mut m) => {
                 m.cache = "bypass";
                 Ok(ChatServed::Json(r, m))
