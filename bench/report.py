@@ -94,26 +94,30 @@ def analyse(path):
     # The stack's own floor (bench-stack): what axum + reqwest cost, and with both JSON bodies
     # parsed and re-written, before any gateway work. Informational: the targets are against
     # the bare proxy.
+    floor_lines = []
     for c in (1, 64):
-        p = pick(loads, "proxy", False, c)
-        sj = pick(loads, "stack-json", False, c)
-        sy = pick(loads, "switchyard", False, c)
+        cpu = {}
+        for label in ("proxy", "stack-pass", "stack-json", "switchyard"):
+            r = pick(loads, label, False, c)
+            cpu[label] = r[0].get("cpu_us_per_req") if r else None
         for label in ("stack-pass", "stack-json"):
-            st = pick(loads, label, False, c)
-            if p and st and p[0].get("cpu_us_per_req") and st[0].get("cpu_us_per_req"):
-                targets[f"{label}_ratio_c{c}"] = st[0]["cpu_us_per_req"] / p[0]["cpu_us_per_req"]
-        if sj and sy and sj[0].get("cpu_us_per_req") and sy[0].get("cpu_us_per_req"):
-            targets[f"sy_over_stack_c{c}"] = sy[0]["cpu_us_per_req"] / sj[0]["cpu_us_per_req"]
+            if cpu["proxy"] and cpu[label]:
+                targets[f"{label}_ratio_c{c}"] = cpu[label] / cpu["proxy"]
+        if cpu["stack-json"] and cpu["switchyard"]:
+            targets[f"sy_over_stack_c{c}"] = cpu["switchyard"] / cpu["stack-json"]
+        if cpu["stack-pass"] and cpu["stack-json"]:
+            floor_lines.append(f"Stack floor, JSON c={c}, CPU/req: proxy {fmt(cpu['proxy'], 1)} us, "
+                               f"stack-pass {fmt(cpu['stack-pass'], 1)} us, stack-json {fmt(cpu['stack-json'], 1)} us")
     if "switchyard" in ready:
         targets["ready_ms"] = ready["switchyard"]
     if "switchyard" in streams:
         rss = streams["switchyard"]["rss"]
         targets["rss_flat"] = rss["last_over_first"]
-    return meta, ready, rows, targets, streams
+    return meta, ready, rows, targets, streams, floor_lines
 
 
 def run_table(path):
-    meta, ready, rows, targets, streams = analyse(path)
+    meta, ready, rows, targets, streams, floor_lines = analyse(path)
     out = [f"### {path}: {meta.get('date')} on {meta.get('host')} ({meta.get('cpu')}, {meta.get('nproc')} cores, "
            f"load average at start {meta.get('loadavg')}), commit {meta.get('commit')}, "
            f"{meta.get('duration_s')} s per point after {meta.get('warmup_s')} s warm-up", ""]
@@ -131,13 +135,7 @@ def run_table(path):
     if "log_on_off" in targets:
         out.append(f"Logging+metrics on vs off at c=64 (json): on {targets['log_on_rps']} rps, off {targets['log_off_rps']} rps, "
                    f"ratio {targets['log_on_off']:.3f}")
-    loads = load(path)[2]
-    for c in (1, 64):
-        p, sp, sj = (pick(loads, l, False, c) for l in ("proxy", "stack-pass", "stack-json"))
-        if p and sp and sj:
-            out.append(f"Stack floor, JSON c={c}, CPU/req: proxy {fmt(p[0].get('cpu_us_per_req'), 1)} us, "
-                       f"stack-pass {fmt(sp[0].get('cpu_us_per_req'), 1)} us ({sp[0]['rps']} rps), "
-                       f"stack-json {fmt(sj[0].get('cpu_us_per_req'), 1)} us ({sj[0]['rps']} rps)")
+    out.extend(floor_lines)
     for label, r in streams.items():
         rss = r["rss"]
         out.append(f"{r['concurrency']} concurrent streams via {label}: {r['rps']} streams/s, p50 {r['p50_us']} us, errors {r['errors']}; "

@@ -31,12 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "json" => true,
         _ => return Err("MODE is pass or json".into()),
     };
-    // The gateway's own client settings (crates/providers/src/http.rs), so the floor is like for like.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .retry(reqwest::retry::never().max_retries_per_request(0))
-        .build()?;
+    // The gateway's own client (one pool, its settings), so the floor is like for like.
+    let client = switchyard_providers::http::shared_client();
     let ctx = Arc::new(Ctx {
         client,
         url: format!("http://{upstream}/v1/chat/completions"),
@@ -55,18 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         axum::serve(listener, app).await?;
         return Ok(());
     }
-    // The router served by hyper's HTTP/1 connection builder, as the gateway serves it
-    // (crates/server/src/listen.rs); STACK_AXUM_SERVE=1 measures axum::serve's auto builder.
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        tcp.set_nodelay(true)?;
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                .await;
-        });
-    }
+    // The gateway's own accept loop (hyper's HTTP/1 builder); STACK_AXUM_SERVE=1 measures
+    // axum::serve's auto builder instead.
+    let _ = switchyard_server::listen::accept_until(listener, app, std::future::pending()).await;
+    Ok(())
 }
 
 fn roundtrip(b: &[u8]) -> Option<Vec<u8>> {

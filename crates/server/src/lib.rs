@@ -16,7 +16,7 @@ pub mod app;
 pub mod batch;
 pub mod envelope;
 pub mod handlers;
-mod listen;
+pub mod listen;
 pub mod sse;
 pub mod state;
 
