@@ -44,6 +44,21 @@ pub fn configured_headers(headers: &BTreeMap<String, String>) -> Result<HeaderMa
     Ok(map)
 }
 
+/// An API key as the value of the provider's key header (`x-api-key`, `x-goog-api-key`),
+/// marked sensitive so no debug print of the request shows it. A key HTTP cannot carry is an
+/// auth error that retrying cannot fix.
+pub fn key_header(key: &str, provider: &str) -> Result<HeaderValue, ProviderError> {
+    let mut v = HeaderValue::try_from(key).map_err(|_| {
+        ProviderError::new(
+            ErrorKind::Auth,
+            format!("the {provider} API key contains characters not allowed in a header"),
+        )
+        .retryable(false)
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// A non-2xx upstream answer, kept raw for the provider's own error decoder.
 #[derive(Debug)]
 pub struct ErrorResponse {
@@ -250,6 +265,23 @@ pub fn random_id(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_header_is_sensitive_and_a_bad_key_is_a_final_auth_error() {
+        let v = key_header("sk-ant-123", "Anthropic").expect("valid");
+        assert!(v.is_sensitive());
+        assert_eq!(v.as_bytes(), b"sk-ant-123");
+        for bad in ["sk-123\n", "key\u{7f}", "a\rb"] {
+            let e = key_header(bad, "Gemini").expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::Auth, "{bad:?}");
+            assert!(!e.retryable, "{bad:?}");
+            assert!(e.message.contains("Gemini"), "{}", e.message);
+            assert!(
+                !e.message.contains(bad.trim()),
+                "the key must not be echoed"
+            );
+        }
+    }
 
     #[test]
     fn configured_headers_are_sensitive_and_checked() {

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue};
-use switchyard_core::{
-    CallCtx, ChatRequest, ChatResponse, ChunkStream, ErrorKind, Provider, ProviderError,
-};
+use switchyard_core::{CallCtx, ChatRequest, ChatResponse, ChunkStream, Provider, ProviderError};
 
-use crate::http::{configured_headers, decode_json, join, now_unix, read_body, send, sse_events};
+use crate::http::{
+    configured_headers, decode_json, join, key_header, now_unix, read_body, send, sse_events,
+};
 use crate::registry::ProviderSettings;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -77,15 +77,7 @@ impl AnthropicProvider {
             .headers(self.headers.clone())
             .json(body);
         if let Some(key) = &ctx.api_key {
-            let mut v = HeaderValue::try_from(key.expose()).map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::Auth,
-                    "the Anthropic API key contains characters not allowed in a header",
-                )
-                .retryable(false)
-            })?;
-            v.set_sensitive(true);
-            req = req.header("x-api-key", v);
+            req = req.header("x-api-key", key_header(key.expose(), "Anthropic")?);
         }
         send(req, ctx)
             .await?

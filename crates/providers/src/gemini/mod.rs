@@ -21,16 +21,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use http::HeaderValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchyard_core::{
-    CallCtx, ChatRequest, ChatResponse, ChunkStream, EmbedRequest, EmbedResponse, ErrorKind,
-    Provider, ProviderError,
+    CallCtx, ChatRequest, ChatResponse, ChunkStream, EmbedRequest, EmbedResponse, Provider,
+    ProviderError,
 };
 
 use crate::http::{
-    configured_headers, decode_json, join, now_unix, random_id, read_body, send, sse_events,
+    configured_headers, decode_json, join, key_header, now_unix, random_id, read_body, send,
+    sse_events,
 };
 use crate::registry::ProviderSettings;
 use convert::{IdMemory, Remembered};
@@ -124,15 +124,7 @@ impl GeminiProvider {
             .headers(self.headers.clone())
             .json(body);
         if let Some(key) = &ctx.api_key {
-            let mut v = HeaderValue::try_from(key.expose()).map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::Auth,
-                    "the Gemini API key contains characters not allowed in a header",
-                )
-                .retryable(false)
-            })?;
-            v.set_sensitive(true);
-            req = req.header("x-goog-api-key", v);
+            req = req.header("x-goog-api-key", key_header(key.expose(), "Gemini")?);
         }
         send(req, ctx)
             .await?
